@@ -1,0 +1,4 @@
+"""`python -m bot` is `opsbot`."""
+from bot.cli import main
+
+raise SystemExit(main())

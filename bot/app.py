@@ -1,0 +1,27 @@
+"""Build the Slack app from a Runtime: the client, the dedupe middleware, the listeners."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+
+from bot.runtime import Runtime
+from bot.slack import listeners, middleware
+from bot.slack.client import web_client
+
+LISTENER_THREADS = 16   # Bolt's default is 5; listeners only ack and hand off, but keep headroom
+WORK_THREADS = 16       # commands run here after the ack
+
+
+def build_bolt_app(rt: Runtime, *, token_verification: bool = True) -> App:
+    rt.settings.require("slack_bot_token", "slack_signing_secret")
+    assert rt.settings.slack_signing_secret is not None
+    app = App(
+        client=web_client(rt.settings),
+        signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
+        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="opsbot-listener"),
+        token_verification_enabled=token_verification,
+    )
+    middleware.register(app, rt)
+    listeners.register(app, rt, ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="opsbot-work"))
+    return app

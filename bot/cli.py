@@ -1,0 +1,143 @@
+"""The `opsbot` command line: serve | socket | console | db upgrade | config check."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import ConfigError, OpsConfig, load_config
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("opsbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="opsbot", description="ChatOps for on-call teams.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the Slack app over HTTP (POST /slack/events)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000, help="0 picks a free port (logged at start)")
+    serve.add_argument("--config", type=Path, help="config file (default: $OPSBOT_CONFIG or ops.yaml)")
+
+    socket = sub.add_parser("socket", help="run the Slack app over Socket Mode (needs SLACK_APP_TOKEN)")
+    socket.add_argument("--config", type=Path)
+
+    console = sub.add_parser("console", help="try the bot in a terminal, no Slack needed")
+    console.add_argument("--config", type=Path)
+    console.add_argument("--user", default=os.environ.get("USER", "console"), help="user id to act as")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_cmd", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations up to the newest (Alembic head)")
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_cmd", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate a config file and summarize it")
+    check.add_argument("file", nargs="?", type=Path)
+    return p
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("OPSBOT_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("slack_sdk", "slack_bolt", "httpx", "httpcore", "alembic", "waitress"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _config(settings: Settings, path: Path | None) -> OpsConfig:
+    return load_config(path or settings.config_path)
+
+
+def summary(config: OpsConfig, path: Path) -> str:
+    perms = config.permissions
+    lines = [
+        f"{path}: OK",
+        f"  timezone     {config.timezone}",
+        f"  channels     default {config.channels.default}, alerts {config.channels.alerts}",
+        f"  permissions  {len(perms.admins)} admin(s), roles: {', '.join(perms.roles) or 'none'}; "
+        f"restricted commands: {', '.join(perms.commands) or 'none'}",
+        f"  services     {len(config.services)}",
+    ]
+    for s in config.services:
+        checks = [f"health {s.health.url} (timeout {s.health.timeout.total_seconds():g}s)"] if s.health else []
+        lines.append(f"    - {s.name}: {', '.join(checks) or 'no checks'}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging()
+    settings = Settings.from_env(os.environ)
+    try:
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except SettingsError as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"opsbot: database error ({type(exc).__name__}); check DATABASE_URL", file=sys.stderr)
+        return 3
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import build_runtime
+
+    if args.cmd == "config":
+        path = args.file or settings.config_path
+        print(summary(load_config(path), path))
+        return 0
+    if args.cmd == "db":
+        from bot.storage import db
+
+        db.upgrade(db.make_engine(settings.database_url))
+        print(f"database at head ({_safe_url(settings.database_url)})")
+        return 0
+    if args.cmd == "console":
+        from bot.console import Console
+
+        rt = build_runtime(settings, _config(settings, args.config))
+        Console(rt, user_id=args.user).run(sys.stdin, prompt=sys.stdin.isatty())
+        return 0
+    settings.require("slack_bot_token", "slack_signing_secret")
+    if args.cmd == "socket":
+        settings.require("slack_app_token")
+    config = _config(settings, args.config)
+    rt = build_runtime(settings, config)
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import build_bolt_app
+
+    try:
+        bolt = build_bolt_app(rt)
+    except SlackApiError as exc:
+        print(f"opsbot: Slack rejected the bot token ({exc.response.get('error')})", file=sys.stderr)
+        return 2
+    if args.cmd == "socket":
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert settings.slack_app_token is not None
+        SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()
+        return 0
+    from bot.http import serve
+
+    serve(rt, bolt, host=args.host, port=args.port)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """DATABASE_URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

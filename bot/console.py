@@ -1,0 +1,125 @@
+"""`opsbot console`: the same commands as Slack, typed on stdin, answered on stdout.
+
+Block Kit becomes plain text; buttons become numbered choices (type the number to press one).
+"""
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+import commands
+from bot.reply import Actions, Button, Context, Divider, Header, Reply, Section
+from bot.runtime import Runtime
+from commands.base import CommandContext
+from commands.incident import load_card
+
+EMOJI = {
+    ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪",
+    ":large_orange_circle:": "🟠", ":rotating_light:": "🚨", ":warning:": "⚠️ ", ":eyes:": "👀",
+    ":white_check_mark:": "✅", ":tada:": "🎉", ":hourglass_flowing_sand:": "⏳",
+}
+_MENTION = re.compile(r"<@([A-Z0-9a-z_.-]+)>")
+_EMOJI = re.compile(r":[a-z0-9_+-]+:")
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+
+
+def to_terminal(text: str) -> str:
+    """Slack mrkdwn to terminal text: emoji shortcodes to symbols, mentions to @id, entities decoded."""
+    text = _EMOJI.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), text)
+    text = _MENTION.sub(lambda m: "@" + m.group(1), text)
+    text = _BOLD.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def render(reply: Reply, *, first_choice: int = 1) -> tuple[str, list[Button]]:
+    """The reply as terminal lines, and the buttons in the order their numbers were printed."""
+    out: list[str] = []
+    buttons: list[Button] = []
+    for block in reply.blocks or (Section(reply.text),):
+        if isinstance(block, Header):
+            out.append(to_terminal(block.text).upper())
+        elif isinstance(block, Section):
+            out.append(to_terminal(block.text))
+            out.extend("  " + to_terminal(f).replace("\n", ": ", 1) for f in block.fields)
+        elif isinstance(block, Context):
+            out.append("  " + to_terminal(block.text))
+        elif isinstance(block, Divider):
+            out.append("-" * 40)
+        elif isinstance(block, Actions):
+            for button in block.buttons:
+                buttons.append(button)
+                out.append(f"  [{first_choice + len(buttons) - 1}] {button.label}")
+    if buttons:
+        out.append("  (type a number to press that button)")
+    return "\n".join(out), buttons
+
+
+class Console:
+    """A REPL bound to one runtime and one pretend Slack user."""
+
+    def __init__(self, rt: Runtime, *, user_id: str, channel_id: str = "console", out: TextIO = sys.stdout) -> None:
+        self.rt, self.user_id, self.channel_id, self.out = rt, user_id, channel_id, out
+        self.choices: list[Button] = []
+
+    def _context(self) -> CommandContext:
+        return CommandContext(rt=self.rt, user_id=self.user_id, channel_id=self.channel_id,
+                              progress=lambda line: self._print(to_terminal(line)))
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def show(self, reply: Reply) -> None:
+        text, self.choices = render(reply)
+        self._print(text)
+        if reply.refresh_incident is not None:
+            card, self.choices = render(load_card(self.rt, reply.refresh_incident))
+            self._print(card)
+
+    def handle_line(self, line: str) -> bool:
+        """Run one input line; False means the user asked to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line in ("quit", "exit", "/quit", "/exit"):
+            return False
+        if line.isdigit():
+            self.press(int(line))
+            return True
+        text = line[len("/ops"):] if line == "/ops" or line.startswith("/ops ") else line
+        self.show(commands.execute(self._context(), text.strip(), source="console"))
+        return True
+
+    def press(self, number: int) -> None:
+        if not self.choices:
+            self._print("There are no buttons to press: the last answer had none.")
+            return
+        if not 1 <= number <= len(self.choices):
+            self._print(f"There is no choice {number}; pick 1–{len(self.choices)}.")
+            return
+        button = self.choices[number - 1]
+        text = commands.button_command(button.action_id, button.value)
+        if text is None:
+            self._print(f"The button {button.label!r} does nothing in the console.")
+            return
+        self.show(commands.execute(self._context(), text, source="button"))
+
+    def run(self, lines: Iterable[str], *, prompt: bool) -> None:
+        if prompt:
+            self._print("opsbot console — type /ops help, a number to press a button, or quit.")
+        for line in _prompted(lines, prompt, self.out):
+            if not self.handle_line(line):
+                break
+
+
+def _prompted(lines: Iterable[str], prompt: bool, out: TextIO) -> Iterable[str]:
+    if prompt:
+        out.write("ops> ")
+        out.flush()
+    for line in lines:
+        yield line
+        if prompt:
+            out.write("ops> ")
+            out.flush()

@@ -1,0 +1,126 @@
+"""Incidents and their timelines: open, acknowledge, resolve, list. Every change appends a timeline event.
+
+Service functions take the session keyword-only and return frozen records, so callers never hold ORM
+objects past the session that loaded them.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.errors import ConflictError, NotFoundError
+from bot.storage.models import Incident, IncidentEvent, IncidentStatus, Severity
+
+SEVERITIES = tuple(s.value for s in Severity)
+TITLE_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    at: datetime
+    kind: str
+    actor: str
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    id: int
+    title: str
+    severity: str
+    status: str
+    service: str | None
+    opened_at: datetime
+    opened_by: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    slack_channel: str | None
+    slack_ts: str | None
+    timeline: tuple[TimelineEvent, ...]
+
+
+def _record(row: Incident) -> IncidentRecord:
+    return IncidentRecord(
+        id=row.id, title=row.title, severity=row.severity, status=row.status, service=row.service,
+        opened_at=row.opened_at, opened_by=row.opened_by,
+        acknowledged_at=row.acknowledged_at, acknowledged_by=row.acknowledged_by,
+        resolved_at=row.resolved_at, resolved_by=row.resolved_by,
+        slack_channel=row.slack_channel, slack_ts=row.slack_ts,
+        timeline=tuple(TimelineEvent(e.at, e.kind, e.actor, e.note) for e in row.events),
+    )
+
+
+def _load(session: Session, incident_id: int, *, for_update: bool = False) -> Incident:
+    stmt = select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).one_or_none()
+    if row is None:
+        raise NotFoundError(f"There is no incident #{incident_id}. `/ops incident list all` shows them all.")
+    return row
+
+
+def open_incident(
+    *, session: Session, title: str, severity: str, opened_by: str, at: datetime, service: str | None = None
+) -> IncidentRecord:
+    row = Incident(
+        title=title, severity=severity, status=IncidentStatus.OPEN.value, service=service,
+        opened_at=at, opened_by=opened_by,
+    )
+    row.events.append(IncidentEvent(at=at, kind="opened", actor=opened_by, note=f"{severity}: {title}"))
+    session.add(row)
+    session.flush()
+    return _record(row)
+
+
+def acknowledge(*, session: Session, incident_id: int, user: str, at: datetime) -> IncidentRecord:
+    row = _load(session, incident_id, for_update=True)
+    if row.status == IncidentStatus.RESOLVED:
+        raise ConflictError(f"Incident #{row.id} is already resolved (by <@{row.resolved_by}>).")
+    if row.status == IncidentStatus.ACKNOWLEDGED:
+        raise ConflictError(
+            f"Incident #{row.id} was already acknowledged by <@{row.acknowledged_by}> "
+            f"at {row.acknowledged_at:%H:%M} UTC."
+        )
+    row.status = IncidentStatus.ACKNOWLEDGED.value
+    row.acknowledged_at, row.acknowledged_by = at, user
+    row.events.append(IncidentEvent(at=at, kind="acknowledged", actor=user, note=None))
+    session.flush()
+    return _record(row)
+
+
+def resolve(*, session: Session, incident_id: int, user: str, at: datetime, note: str | None = None) -> IncidentRecord:
+    row = _load(session, incident_id, for_update=True)
+    if row.status == IncidentStatus.RESOLVED:
+        raise ConflictError(f"Incident #{row.id} was already resolved by <@{row.resolved_by}>.")
+    if row.acknowledged_at is None:
+        # Resolving implies someone owned it; record that so time-to-acknowledge is never missing.
+        row.acknowledged_at, row.acknowledged_by = at, user
+    row.status = IncidentStatus.RESOLVED.value
+    row.resolved_at, row.resolved_by = at, user
+    row.events.append(IncidentEvent(at=at, kind="resolved", actor=user, note=note))
+    session.flush()
+    return _record(row)
+
+
+def get(*, session: Session, incident_id: int) -> IncidentRecord:
+    return _record(_load(session, incident_id))
+
+
+def list_incidents(*, session: Session, include_resolved: bool, limit: int = 20) -> Sequence[IncidentRecord]:
+    stmt = select(Incident).order_by(Incident.id.desc()).limit(limit)
+    if not include_resolved:
+        stmt = stmt.where(Incident.status != IncidentStatus.RESOLVED.value)
+    return [_record(row) for row in session.scalars(stmt)]
+
+
+def attach_message(*, session: Session, incident_id: int, channel: str, ts: str) -> None:
+    """Remember where the incident's live card was posted, so later changes can update it in place."""
+    row = _load(session, incident_id)
+    row.slack_channel, row.slack_ts = channel, ts

@@ -1,0 +1,26 @@
+"""Who may run which subcommand, from config `permissions` (admins, roles, commands -> roles)."""
+from __future__ import annotations
+
+from bot.config import Permissions
+from bot.errors import NotAllowedError
+
+
+def allowed_roles(perms: Permissions, command: str) -> tuple[str, ...] | None:
+    """The roles that may run `command`, or None when it is open to everyone."""
+    return perms.commands.get(command)
+
+
+def may_run(perms: Permissions, user_id: str, command: str) -> bool:
+    roles = allowed_roles(perms, command)
+    if roles is None or user_id in perms.admins:
+        return True
+    return any(user_id in perms.roles.get(role, ()) for role in roles)
+
+
+def check(perms: Permissions, user_id: str, command: str) -> None:
+    """Raise NotAllowedError naming the roles that may run `command` when `user_id` may not."""
+    if may_run(perms, user_id, command):
+        return
+    roles = allowed_roles(perms, command) or ()
+    names = ", ".join(f"`{r}`" for r in roles)
+    raise NotAllowedError(f"`/ops {command}` needs the role {names} (or admin). Ask an admin to add you in ops.yaml.")

@@ -1,0 +1,26 @@
+"""Slack Web API clients: pointed at SLACK_API_URL, with timeouts, and waiting out HTTP 429 `Retry-After`."""
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from bot.settings import Settings
+
+TIMEOUT_S = 10
+RATE_LIMIT_RETRIES = 3
+
+
+def _retry_handlers() -> list[RateLimitErrorRetryHandler | ConnectionErrorRetryHandler]:
+    return [RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES), ConnectionErrorRetryHandler()]
+
+
+def web_client(settings: Settings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S,
+                     retry_handlers=_retry_handlers())
+
+
+def responder(response_url: str) -> WebhookClient:
+    """A client for one `response_url` (Bolt's own `respond` does not retry on 429)."""
+    return WebhookClient(url=response_url, timeout=TIMEOUT_S, retry_handlers=_retry_handlers())

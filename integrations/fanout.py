@@ -1,0 +1,38 @@
+"""Run blocking adapter calls concurrently under one deadline: the only place I/O threads are spawned."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opsbot-io")
+
+
+@dataclass(frozen=True, slots=True)
+class Late:
+    """A call that had not finished when the deadline passed."""
+
+    name: str
+    after_s: float
+
+
+def gather(calls: Mapping[str, Callable[[], T]], *, deadline_s: float) -> dict[str, T | BaseException | Late]:
+    """Run blocking calls concurrently; never wait longer than `deadline_s` in total.
+
+    Each call must also carry its own SDK-level timeout: this only stops *waiting*, it cannot stop a
+    thread that is stuck in a socket read.
+    """
+    futures = {name: _POOL.submit(fn) for name, fn in calls.items()}
+    wait(futures.values(), timeout=deadline_s)
+    results: dict[str, T | BaseException | Late] = {}
+    for name, fut in futures.items():
+        if not fut.done():
+            fut.cancel()
+            results[name] = Late(name, deadline_s)
+        elif (exc := fut.exception()) is not None:
+            results[name] = exc
+        else:
+            results[name] = fut.result()
+    return results

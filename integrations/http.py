@@ -1,0 +1,118 @@
+"""HTTP health checks: `GET <url>`, expected status, and a `/health` JSON body read the way people write them."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from bot.clock import humanize
+from bot.config import HealthCheck
+from integrations.base import Finding, Health
+
+OK_WORDS = {"ok", "healthy", "up", "pass", "passing", "green", "connected", "available", "running", "true"}
+DEGRADED_WORDS = {"degraded", "warn", "warning", "yellow", "partial", "slow"}
+USER_AGENT = "opsbot-health/0.1"
+
+
+def make_client() -> httpx.Client:
+    """One pooled client for every health check; each request carries its own timeout."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    return httpx.Client(limits=limits, follow_redirects=True, headers={"User-Agent": USER_AGENT})
+
+
+class HttpHealth:
+    """A service's `health:` URL, judged by status code and, when the body is JSON, by what it says."""
+
+    def __init__(self, cfg: HealthCheck, client: httpx.Client) -> None:
+        self._cfg = cfg
+        self._client = client
+        self._url = str(cfg.url)
+
+    @property
+    def timeout_s(self) -> float:
+        return self._cfg.timeout.total_seconds()
+
+    def check(self) -> Sequence[Finding]:
+        subject = f"GET {self._url}"
+        timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 2.0))
+        started = time.monotonic()
+        try:
+            response = self._client.get(self._url, timeout=timeout)
+        except httpx.TimeoutException:
+            return [Finding("http", subject, Health.DOWN, f"no answer within {humanize(self._cfg.timeout)}")]
+        except httpx.ConnectError as exc:
+            return [Finding("http", subject, Health.DOWN, _connect_reason(exc))]
+        except httpx.HTTPError as exc:
+            return [Finding("http", subject, Health.DOWN, f"request failed ({type(exc).__name__})")]
+        latency = timedelta(seconds=time.monotonic() - started)
+        health, reason = judge(response.status_code, response.content, expect_status=self._cfg.expect_status)
+        ms = f"{latency.total_seconds() * 1000:.0f} ms"
+        summary = f"HTTP {response.status_code} in {ms}" + (f": {reason}" if reason else "")
+        return [Finding("http", subject, health, summary, latency=latency)]
+
+
+def _connect_reason(exc: httpx.ConnectError) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused (nothing listening)"
+    if "name" in text and ("resolv" in text or "known" in text):
+        return "host name does not resolve"
+    return "cannot connect"
+
+
+def judge(status: int, body: bytes, *, expect_status: int) -> tuple[Health, str]:
+    """Health and a one-line reason ('' when all is well) from a status code and a response body."""
+    if status != expect_status:
+        detail = _json_problems(body)
+        reason = f"expected {expect_status}" + (f"; {detail[1]}" if detail and detail[1] else "")
+        return Health.DOWN, reason
+    verdict = _json_problems(body)
+    if verdict is None:
+        return Health.OK, ""
+    return verdict
+
+
+def _json_problems(body: bytes) -> tuple[Health, str] | None:
+    """Read a JSON health document: top-level `status` decides; components not ok make it degraded."""
+    try:
+        doc: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    problems = [f"{key}: {_short(value)}" for key, value in doc.items()
+                if key != "status" and isinstance(value, str | bool) and _word(value) not in OK_WORDS
+                and _looks_like_state(value)]
+    status = doc.get("status")
+    if status is None:
+        return (Health.DEGRADED, ", ".join(problems)) if problems else (Health.OK, "")
+    word = _word(status)
+    if word in OK_WORDS:
+        return (Health.DEGRADED, ", ".join(problems)) if problems else (Health.OK, "")
+    if word in DEGRADED_WORDS:
+        return Health.DEGRADED, ", ".join([f"status: {_short(status)}", *problems])
+    return Health.DOWN, ", ".join([f"status: {_short(status)}", *problems])
+
+
+STATE_WORDS = OK_WORDS | DEGRADED_WORDS | {
+    "down", "unhealthy", "fail", "failed", "failing", "error", "disconnected", "unavailable", "false", "red",
+    "timeout", "critical", "stopped",
+}
+
+
+def _looks_like_state(value: str | bool) -> bool:
+    """Only values that read as a state ('disconnected', false) count; versions and names do not."""
+    return isinstance(value, bool) or _word(value) in STATE_WORDS
+
+
+def _word(value: object) -> str:
+    return str(value).strip().lower()
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
