@@ -6,7 +6,7 @@ Slack mrkdwn (`*bold*`, `` `code` ``, `<@U123>` mentions); anything a user typed
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 def escape(text: str) -> str:
@@ -84,7 +84,6 @@ class Reply:
     error_ref: str | None = None
     incident_id: int | None = None
     refresh_incident: int | None = None
-    extras: tuple[Reply, ...] = field(default=())
 
     def with_outcome(self, outcome: str, error_ref: str | None = None) -> Reply:
         return replace(self, outcome=outcome, error_ref=error_ref)

@@ -15,6 +15,7 @@ from integrations.base import Finding, Health
 
 OK_WORDS = {"ok", "healthy", "up", "pass", "passing", "green", "connected", "available", "running", "true"}
 DEGRADED_WORDS = {"degraded", "warn", "warning", "yellow", "partial", "slow"}
+EXPLAIN_KEYS = ("reason", "message", "error", "detail")
 USER_AGENT = "opsbot-health/0.1"
 
 
@@ -87,6 +88,7 @@ def _json_problems(body: bytes) -> tuple[Health, str] | None:
     problems = [f"{key}: {_short(value)}" for key, value in doc.items()
                 if key != "status" and isinstance(value, str | bool) and _word(value) not in OK_WORDS
                 and _looks_like_state(value)]
+    problems += [f"{key}: {_short(doc[key])}" for key in EXPLAIN_KEYS if isinstance(doc.get(key), str)]
     status = doc.get("status")
     if status is None:
         return (Health.DEGRADED, ", ".join(problems)) if problems else (Health.OK, "")

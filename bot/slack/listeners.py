@@ -84,13 +84,19 @@ def _run_button(rt: Runtime, client: WebClient, body: dict[str, Any]) -> None:
         return
     reply = commands.execute(_context(rt, client, user_id, channel_id), text, source="button")
     response_url = body.get("response_url")
-    if reply.refresh_incident is not None and response_url:
+    incident_id = _incident_of(action)
+    if incident_id is not None and response_url and reply.outcome in ("ok", "conflict"):
         # Re-render the clicked card from the row: a double click or a stale card converges on the truth.
-        fresh = load_card(rt, reply.refresh_incident)
+        fresh = load_card(rt, incident_id)
         responder(response_url).send(replace_original=True, **to_message(fresh))
-        _remember_card(rt, reply.refresh_incident, channel_id, (body.get("container") or {}).get("message_ts"))
+        _remember_card(rt, incident_id, channel_id, (body.get("container") or {}).get("message_ts"))
     if reply.outcome != "ok" and response_url:
         responder(response_url).send(response_type="ephemeral", replace_original=False, **to_message(reply))
+
+
+def _incident_of(action: dict[str, Any]) -> int | None:
+    value = str(action.get("value", ""))
+    return int(value) if action.get("action_id", "").startswith("incident.") and value.isdigit() else None
 
 
 def _deliver(rt: Runtime, client: WebClient, reply: Reply, *, response_url: str | None, channel_id: str | None) -> None:

@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: demo test install dev lint clean
+
+$(BIN)/opsbot: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install $(PIP_FLAGS) -e . 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	@$(BIN)/python -c "import bot, slack_bolt, sqlalchemy, httpx" || { echo "install failed" >&2; exit 1; }
+	@touch $@
+
+$(VENV)/.dev: $(BIN)/opsbot
+	@$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	@$(BIN)/python -c "import pytest, freezegun" || { echo "dev install failed" >&2; exit 1; }
+	@touch $@
+
+install: $(BIN)/opsbot
+dev: $(VENV)/.dev
+
+demo: $(BIN)/opsbot  ## run the bot in a terminal on examples/demo.yaml (SQLite, no Slack needed)
+	@$(BIN)/python examples/demo.py
+
+test: $(VENV)/.dev  ## install dev dependencies and run every test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) demo.db opsbot.db .pytest_cache

@@ -1,0 +1,70 @@
+"""/ops status against real HTTP endpoints on loopback."""
+import time
+
+from bot.reply import Section
+
+
+def _services(targets, *paths, timeout="2s"):
+    return {"services": [{"name": name, "health": {"url": f"{targets.url}{path}", "timeout": timeout}}
+                         for name, path in paths]}
+
+
+def _text(reply):
+    return "\n".join(b.text for b in reply.blocks if isinstance(b, Section))
+
+
+def test_one_line_per_service_with_state_latency_and_reason(make_runtime, run_ops, health_targets):
+    rt = make_runtime(_services(health_targets, ("backend", "/healthy"), ("payments", "/degraded"),
+                                ("search", "/unhealthy"), ("legacy", "/plain")))
+    reply = run_ops(rt, "status")
+    text = _text(reply)
+    assert reply.outcome == "ok" and not reply.ephemeral
+    assert "1 down, 1 degraded, 2 ok* of 4" in text
+    lines = {line.split("*")[1]: line for line in text.splitlines()[1:]}
+    assert "— ok · HTTP 200 in" in lines["backend"] and " ms" in lines["backend"]
+    assert "— degraded" in lines["payments"] and "database: disconnected" in lines["payments"]
+    assert "— down" in lines["search"] and "status: unhealthy" in lines["search"]
+    assert "expected 200" in lines["search"] and "no shards" in lines["search"]
+    assert "— ok" in lines["legacy"]
+    # worst first, so the eye lands on what is broken
+    assert text.index("search") < text.index("payments") < text.index("backend")
+
+
+def test_twenty_slow_services_are_checked_concurrently(make_runtime, run_ops, health_targets):
+    rt = make_runtime(_services(health_targets, *[(f"svc-{i:02d}", "/slow?s=1") for i in range(20)]))
+    started = time.monotonic()
+    reply = run_ops(rt, "status")
+    elapsed = time.monotonic() - started
+    text = _text(reply)
+    assert all(f"*svc-{i:02d}* — ok" in text for i in range(20)), text
+    assert "All 20 service(s) OK" in text
+    assert elapsed < 2.0, f"20 one-second checks took {elapsed:.2f}s: they did not run concurrently"
+
+
+def test_timeout_and_refused_connection_are_reasons_not_errors(make_runtime, run_ops, health_targets):
+    cfg = _services(health_targets, ("slowpoke", "/slow?s=3"), timeout="300ms")
+    cfg["services"].append({"name": "gone", "health": {"url": "http://127.0.0.1:9/health", "timeout": "1s"}})
+    rt = make_runtime(cfg)
+    started = time.monotonic()
+    text = _text(run_ops(rt, "status"))
+    assert time.monotonic() - started < 2.5
+    assert "*slowpoke* — down · no answer within 0s" in text or "*slowpoke* — down · no answer within" in text
+    assert "*gone* — down · connection refused" in text
+
+
+def test_one_service_by_name(make_runtime, run_ops, health_targets):
+    rt = make_runtime(_services(health_targets, ("backend", "/healthy"), ("search", "/unhealthy")))
+    text = _text(run_ops(rt, "status backend"))
+    assert "*backend*" in text and "search" not in text
+
+
+def test_unknown_service_suggests_the_close_one(make_runtime, run_ops, health_targets):
+    rt = make_runtime(_services(health_targets, ("backend", "/healthy")))
+    reply = run_ops(rt, "status backnd")
+    assert reply.ephemeral and reply.outcome == "not_found"
+    assert "Did you mean `backend`?" in reply.text
+
+
+def test_no_services_configured_says_where_to_add_them(make_runtime, run_ops):
+    reply = run_ops(make_runtime(), "status")
+    assert "services:" in reply.text

@@ -1,0 +1,134 @@
+"""Fixtures that build real parts: databases (SQLite always, PostgreSQL when configured), a fake Slack
+Web API on loopback, local health endpoints, and the bot's runtime wired to them."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.config import parse_config
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+from bot.storage.models import Base
+from tests.fakes.fake_slack import FakeSlack
+from tests.fakes.health_targets import HealthTargets
+from tests.slackreq import SECRET
+
+PG_ENV = "OPSBOT_TEST_POSTGRES_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") == "true" and not os.environ.get(PG_ENV):
+        raise pytest.UsageError(f"CI=true requires {PG_ENV}: PostgreSQL tests may not be skipped in CI")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private schema in the PostgreSQL database named by OPSBOT_TEST_POSTGRES_URL, dropped afterwards."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} not set")
+    schema = f"opsbot_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # a configured but unreachable server is a failure, never a skip
+        pytest.fail(f"PostgreSQL at {PG_ENV} is not reachable: {exc}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One test body, both databases: a fresh SQLite file, or a truncated PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'opsbot.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    return url
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            exists = conn.execute(text("SELECT to_regclass('incidents')")).scalar()
+            if exists:
+                names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+class StepClock:
+    """An injected clock that moves only when told to."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def health_targets() -> Iterator[HealthTargets]:
+    targets = HealthTargets()
+    yield targets
+    targets.close()
+
+
+def slack_env(fake: FakeSlack | None, db_url: str) -> dict[str, str]:
+    env = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET, "DATABASE_URL": db_url}
+    if fake is not None:
+        env["SLACK_API_URL"] = fake.api_url
+    return env
+
+
+@pytest.fixture
+def make_runtime(db_url: str, clock: StepClock) -> Iterator[Callable[..., Runtime]]:
+    """Build the bot's runtime on the test database with a config given as a dict."""
+    built: list[Runtime] = []
+
+    def make(config: dict[str, Any] | None = None, *, fake: FakeSlack | None = None,
+             real_clock: bool = False) -> Runtime:
+        settings = Settings.from_env(slack_env(fake, db_url))
+        kwargs: dict[str, Any] = {} if real_clock else {"clock": clock}
+        rt = build_runtime(settings, parse_config(config or {}), **kwargs)
+        built.append(rt)
+        return rt
+
+    yield make
+    for rt in built:
+        # Slack work runs on worker threads that may still be closing their session: wait, with a deadline.
+        deadline = time.monotonic() + 3
+        while rt.engine.pool.checkedout() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rt.engine.pool.checkedout() == 0, "a test left a database connection checked out"
+        rt.engine.dispose()

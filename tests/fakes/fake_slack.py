@@ -1,0 +1,112 @@
+"""A fake Slack Web API on loopback: records every call, answers like Slack, and can answer 429."""
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str                 # "chat.postMessage", or the path for response_url posts ("/response/cmd-1")
+    body: dict[str, Any]
+    headers: dict[str, str]
+    at: float                 # time.monotonic() when received
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._limits: dict[str, list[int]] = {}     # name -> [remaining 429 answers, retry_after]
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                body = fake._parse(raw)
+                path = urlparse(self.path).path
+                name = path[5:] if path.startswith("/api/") else path
+                status, payload, headers = fake._answer(name, body)
+                with fake._lock:
+                    fake.calls.append(Call(name, body, dict(self.headers), time.monotonic()))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.api_url = self.url + "/api/"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _parse(raw: str) -> dict[str, Any]:
+        if raw.lstrip().startswith("{"):
+            body: dict[str, Any] = json.loads(raw)
+        else:
+            body = {k: v[0] for k, v in parse_qs(raw).items()}
+        for key in ("blocks", "attachments"):
+            if isinstance(body.get(key), str):
+                body[key] = json.loads(body[key])
+        return body
+
+    def rate_limit(self, name: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next `times` calls to `name` with HTTP 429 and `Retry-After`."""
+        self._limits[name] = [times, retry_after]
+
+    def _answer(self, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        limit = self._limits.get(name)
+        if limit and limit[0] > 0:
+            limit[0] -= 1
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limit[1])}
+        if name == "auth.test":
+            return 200, {"ok": True, "team_id": "T111", "user_id": "UBOT", "bot_id": "BBOT", "user": "opsbot",
+                         "team": "Test", "url": "https://test.slack.com/"}, {}
+        if name == "chat.postMessage":
+            if str(body.get("channel", "")).startswith("CPRIVATE"):
+                return 200, {"ok": False, "error": "not_in_channel"}, {}
+            return 200, {"ok": True, "channel": body.get("channel"), "ts": f"1700000000.{next(self._ts):06d}"}, {}
+        if name == "chat.update":
+            return 200, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}, {}
+        return 200, {"ok": True}, {}
+
+    def named(self, name: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.name == name]
+
+    def wait_for(self, predicate: str | Callable[[Call], bool], *, n: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until `n` calls match (a name, or a predicate); fail with what was seen at the deadline."""
+        match = (lambda c: c.name == predicate) if isinstance(predicate, str) else predicate
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [c for c in self.calls if match(c)]
+            if len(found) >= n:
+                return found
+            if time.monotonic() > deadline:
+                seen = [c.name for c in self.calls]
+                raise AssertionError(f"expected {n} matching call(s) within {timeout}s; saw {seen}")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
