@@ -26,7 +26,10 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def start(port: int = 18481) -> ThreadingHTTPServer:
+DEFAULT_PORT = 18481
+
+
+def start(port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
     import threading
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -35,6 +38,6 @@ def start(port: int = 18481) -> ThreadingHTTPServer:
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 18481
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PORT
     print(f"demo targets on http://127.0.0.1:{port}", file=sys.stderr)
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -78,26 +78,26 @@ def judge(status: int, body: bytes, *, expect_status: int) -> tuple[Health, str]
 
 
 def _json_problems(body: bytes) -> tuple[Health, str] | None:
-    """Read a JSON health document: top-level `status` decides; components not ok make it degraded."""
+    """Read a JSON health document: top-level `status` decides; components not ok make it degraded.
+
+    Free-text fields (`reason`, `message`, ...) are quoted only when something is wrong.
+    """
     try:
         doc: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(doc, dict):
         return None
-    problems = [f"{key}: {_short(value)}" for key, value in doc.items()
-                if key != "status" and isinstance(value, str | bool) and _word(value) not in OK_WORDS
-                and _looks_like_state(value)]
-    problems += [f"{key}: {_short(doc[key])}" for key in EXPLAIN_KEYS if isinstance(doc.get(key), str)]
+    broken = [f"{key}: {_short(value)}" for key, value in doc.items()
+              if key != "status" and isinstance(value, str | bool) and _word(value) not in OK_WORDS
+              and _looks_like_state(value)]
+    explained = [f"{key}: {_short(doc[key])}" for key in EXPLAIN_KEYS if isinstance(doc.get(key), str)]
     status = doc.get("status")
-    if status is None:
-        return (Health.DEGRADED, ", ".join(problems)) if problems else (Health.OK, "")
-    word = _word(status)
+    word = _word(status) if status is not None else "ok"
     if word in OK_WORDS:
-        return (Health.DEGRADED, ", ".join(problems)) if problems else (Health.OK, "")
-    if word in DEGRADED_WORDS:
-        return Health.DEGRADED, ", ".join([f"status: {_short(status)}", *problems])
-    return Health.DOWN, ", ".join([f"status: {_short(status)}", *problems])
+        return (Health.DEGRADED, ", ".join(broken + explained)) if broken else (Health.OK, "")
+    problems = ", ".join([f"status: {_short(status)}", *broken, *explained])
+    return (Health.DEGRADED if word in DEGRADED_WORDS else Health.DOWN), problems
 
 
 STATE_WORDS = OK_WORDS | DEGRADED_WORDS | {
