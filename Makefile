@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test install dev lint clean
+.PHONY: demo test install dev lint bench clean
 
 $(BIN)/opsbot: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ demo: $(BIN)/opsbot  ## run the bot in a terminal on examples/demo.yaml (SQLite,
 
 test: $(VENV)/.dev  ## install dev dependencies and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev  ## ruff + mypy --strict (installs the lint extra)
+	@$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[lint]' 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(BIN)/opsbot  ## print the speed figures (bench/)
+	$(BIN)/python bench/status_fanout.py
 
 clean:
 	rm -rf $(VENV) demo.db opsbot.db .pytest_cache

@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         assert settings.slack_app_token is not None
-        SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()
+        SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
         return 0
     from bot.http import serve
 

@@ -48,7 +48,7 @@ def make_wsgi_app(rt: Runtime, bolt: App) -> Callable[[dict[str, Any], StartResp
 
 
 def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
-    from waitress import create_server
+    from waitress import create_server  # type: ignore[import-untyped]
 
     server = create_server(make_wsgi_app(rt, bolt), host=host, port=port, threads=16, ident="opsbot")
     actual = getattr(server, "effective_port", port)

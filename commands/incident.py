@@ -139,7 +139,8 @@ def card(r: IncidentRecord, *, now: datetime) -> Reply:
     last = r.timeline[-1] if r.timeline else None
     if last is not None:
         note = f": {escape(last.note)}" if last.note and last.kind != "opened" else ""
-        hint = "" if r.status == "resolved" else f" · `/ops incident {'ack|' if r.status == 'open' else ''}resolve {r.id}`"
+        verbs = {"open": "ack|resolve", "acknowledged": "resolve"}.get(r.status)
+        hint = f" · `/ops incident {verbs} {r.id}`" if verbs else ""
         blocks.append(Context(f"Last: {last.kind} by <@{last.actor}> {humanize(now - last.at)} ago{note}{hint}"))
     text = f"{r.severity} incident #{r.id}: {r.title} — {r.status}"
     return Reply(text=text, blocks=tuple(blocks), ephemeral=False, incident_id=r.id)

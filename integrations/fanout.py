@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
-_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opsbot-io")
+# Bounded: at most this many checks in flight at once; a larger fan-out runs in waves (see bench/).
+_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="opsbot-io")
 
 
 @dataclass(frozen=True, slots=True)

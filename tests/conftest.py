@@ -3,7 +3,6 @@ Web API on loopback, local health endpoints, and the bot's runtime wired to them
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from bot.storage.models import Base
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.health_targets import HealthTargets
 from tests.slackreq import SECRET
+from tests.waiting import wait_until
 
 PG_ENV = "OPSBOT_TEST_POSTGRES_URL"
 
@@ -127,8 +127,6 @@ def make_runtime(db_url: str, clock: StepClock) -> Iterator[Callable[..., Runtim
     yield make
     for rt in built:
         # Slack work runs on worker threads that may still be closing their session: wait, with a deadline.
-        deadline = time.monotonic() + 3
-        while rt.engine.pool.checkedout() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert rt.engine.pool.checkedout() == 0, "a test left a database connection checked out"
+        wait_until(lambda: rt.engine.pool.checkedout() == 0, timeout=3,  # noqa: B023 (called at once)
+                   what="every database connection to be returned to the pool")
         rt.engine.dispose()

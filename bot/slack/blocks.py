@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.blocks import Block as SlackBlock
 
-from bot.reply import Actions, Block, Context, Divider, Header, Reply, Section, truncate
+from bot.reply import Block, Context, Divider, Header, Reply, Section, truncate
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
@@ -11,7 +12,7 @@ TIMEOUT_S = 10
 RATE_LIMIT_RETRIES = 3
 
 
-def _retry_handlers() -> list[RateLimitErrorRetryHandler | ConnectionErrorRetryHandler]:
+def _retry_handlers() -> list[RetryHandler]:
     return [RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES), ConnectionErrorRetryHandler()]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.app import build_bolt_app
 from bot.storage.models import AuditEntry, Incident
 from tests.slackreq import action_body, signed_headers, slash_body
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -52,14 +53,12 @@ def test_incident_card_is_posted_and_its_ts_remembered(slack, fake_slack):
     assert posted["channel"] == "C0ONCALL" and "Incident #1: checkout errors" in json.dumps(posted["blocks"])
     buttons = [e["action_id"] for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert buttons == ["incident.ack", "incident.resolve"]
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
+    def stored():
         with rt.sessions() as s:
             row = s.scalars(select(Incident)).one()
-        if row.slack_ts:
-            break
-        time.sleep(0.01)
-    assert (row.slack_channel, row.slack_ts) == ("C0ONCALL", "1700000000.000001")
+        return (row.slack_channel, row.slack_ts) if row.slack_ts else None
+
+    assert wait_until(stored, what="the card's ts to be stored") == ("C0ONCALL", "1700000000.000001")
 
 
 def test_card_falls_back_to_response_url_where_the_bot_is_not_in_channel(slack, fake_slack):

@@ -26,7 +26,8 @@ class BotProcess:
         return httpx.post(self.url + "/slack/events", content=body, headers=headers, timeout=10)
 
 
-def run_opsbot(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_opsbot(*args: str, env: dict[str, str], stdin: str | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_", "DATABASE_"))}
     full_env.update(env)
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,

@@ -1,6 +1,6 @@
 """The other `opsbot` subcommands, run as a user would."""
-import sys
 import subprocess
+import sys
 
 from tests.e2e.conftest import ROOT, run_opsbot
 

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import run_opsbot
 from tests.slackreq import signed_headers, slash_body
+from tests.waiting import wait_until
 
 
 def _count(db_url: str, sql: str) -> int:
@@ -57,9 +58,7 @@ def test_bad_input_over_http_is_200_with_an_ephemeral_answer_and_an_audit_row(st
     assert resp.status_code == 200 and "Traceback" not in resp.text
     answer = fake_slack.wait_for("/response/bad")[0].body
     assert answer["response_type"] == "ephemeral" and "Traceback" not in str(answer)
-    deadline = time.monotonic() + 5
-    while _count(db_url, "SELECT count(*) FROM audit_log") < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: _count(db_url, "SELECT count(*) FROM audit_log") >= 1, what="the audit row")
     assert _count(db_url, "SELECT count(*) FROM audit_log") == 1
 
 
@@ -85,3 +84,18 @@ def test_secrets_never_reach_the_log(start_bot, fake_slack):
     bot.proc.terminate()
     _, err = bot.proc.communicate(timeout=10)
     assert "xoxb-test-token" not in err and "test-signing-secret" not in err
+
+
+def test_socket_mode_without_app_token_is_one_line(tmp_path):
+    env = {"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    result = run_opsbot("socket", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "opsbot: missing environment variable(s): SLACK_APP_TOKEN"
+
+
+def test_unreachable_database_is_one_line(tmp_path):
+    env = {"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "OPSBOT_CONFIG": "examples/demo.yaml",
+           "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"}
+    result = run_opsbot("serve", env=env)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "database error" in result.stderr

@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.waiting import wait_until
+
 
 @dataclass(frozen=True)
 class Call:
@@ -96,16 +98,14 @@ class FakeSlack:
     def wait_for(self, predicate: str | Callable[[Call], bool], *, n: int = 1, timeout: float = 5.0) -> list[Call]:
         """Wait until `n` calls match (a name, or a predicate); fail with what was seen at the deadline."""
         match = (lambda c: c.name == predicate) if isinstance(predicate, str) else predicate
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def found() -> list[Call]:
             with self._lock:
-                found = [c for c in self.calls if match(c)]
-            if len(found) >= n:
-                return found
-            if time.monotonic() > deadline:
-                seen = [c.name for c in self.calls]
-                raise AssertionError(f"expected {n} matching call(s) within {timeout}s; saw {seen}")
-            time.sleep(0.01)
+                calls = [c for c in self.calls if match(c)]
+            return calls if len(calls) >= n else []
+
+        return wait_until(found, timeout=timeout,
+                          what=f"{n} call(s) matching {predicate!r}; saw {[c.name for c in self.calls]}")
 
     def close(self) -> None:
         self.server.shutdown()

@@ -1,0 +1,21 @@
+"""The one way tests wait for work done on other threads or processes: a condition and a deadline."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+POLL_S = 0.01
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float = 5.0, what: str = "condition") -> T:
+    """Return the first truthy value of `condition()`; fail with `what` if the deadline passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(POLL_S)
