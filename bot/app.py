@@ -13,7 +13,9 @@ LISTENER_THREADS = 16   # Bolt's default is 5; listeners only ack and hand off, 
 WORK_THREADS = 16       # commands run here after the ack
 
 
-def build_bolt_app(rt: Runtime, *, token_verification: bool = True) -> App:
+def build_bolt_app(rt: Runtime, *, work_pool: ThreadPoolExecutor | None = None,
+                   token_verification: bool = True) -> App:
+    """The Bolt app; commands run on `work_pool` after the ack (tests pass their own to wait for it)."""
     rt.settings.require("slack_bot_token", "slack_signing_secret")
     assert rt.settings.slack_signing_secret is not None
     app = App(
@@ -23,5 +25,6 @@ def build_bolt_app(rt: Runtime, *, token_verification: bool = True) -> App:
         token_verification_enabled=token_verification,
     )
     middleware.register(app, rt)
-    listeners.register(app, rt, ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="opsbot-work"))
+    pool = work_pool or ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="opsbot-work")
+    listeners.register(app, rt, pool)
     return app

@@ -26,6 +26,7 @@ class Attempt:
     subcommand: str | None = None
     outcome: str = "error"
     error_ref: str | None = None
+    detail: str | None = None
 
 
 @contextmanager
@@ -42,6 +43,7 @@ def attempt(
             command=truncate(command, COMMAND_MAX), subcommand=entry.subcommand,
             outcome=entry.outcome, error_ref=entry.error_ref,
             duration_ms=int((time.monotonic() - started) * 1000),
+            detail=truncate(entry.detail, COMMAND_MAX) if entry.detail else None,
         )
         try:
             with session_scope(sessions) as session:

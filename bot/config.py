@@ -85,17 +85,108 @@ class HealthCheck(Strict):
         return value
 
 
+def _bounded(value: timedelta, *, low: timedelta, high: timedelta) -> timedelta:
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low.total_seconds():g}s and {high.total_seconds():g}s")
+    return value
+
+
+class AwsSettings(Strict):
+    """AWS access. Anything left out comes from the standard environment (AWS_REGION, AWS_ENDPOINT_URL,
+    AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles)."""
+
+    region: str | None = None
+    endpoint_url: HttpUrl | None = None
+    profile: str | None = None
+    connect_timeout: Duration = timedelta(seconds=2)
+    read_timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("connect_timeout", "read_timeout")
+    @classmethod
+    def _sane(cls, value: timedelta) -> timedelta:
+        return _bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=2))
+
+
+class KubernetesSettings(Strict):
+    """Kubernetes access: a kubeconfig context (KUBECONFIG or ~/.kube/config) or the in-cluster service account."""
+
+    context: str | None = None
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+    timeout: Duration = timedelta(seconds=5)
+
+    @field_validator("timeout")
+    @classmethod
+    def _sane(cls, value: timedelta) -> timedelta:
+        return _bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=2))
+
+
+class IntegrationSettings(Strict):
+    aws: AwsSettings | None = None
+    kubernetes: KubernetesSettings | None = None
+
+
+class KubernetesDeployment(Strict):
+    deployment: str
+    namespace: str = "default"
+    rollout_timeout: Duration = timedelta(minutes=5)
+    max_restarts: int = Field(5, ge=0)          # pods restarted more often than this make the service degraded
+
+
+class LambdaAlias(Strict):
+    function: str
+    alias: str = "live"
+
+
+class Beanstalk(Strict):
+    environment: str
+    application: str
+    update_timeout: Duration = timedelta(minutes=15)
+
+
+class CloudFormation(Strict):
+    stack: str
+    update_timeout: Duration = timedelta(minutes=30)
+
+
 class Service(Strict):
     name: str = Field(pattern=SERVICE_NAME)
     description: str | None = None
     health: HealthCheck | None = None
+    kubernetes: KubernetesDeployment | None = None
+    lambda_: LambdaAlias | None = Field(None, alias="lambda")
+    alarms: tuple[str, ...] = ()                # CloudWatch alarm names; any in ALARM makes the service down
+    sqs_dlq: str | None = None                  # dead-letter queue name; messages waiting make it degraded
+    beanstalk: Beanstalk | None = None
+    cloudformation: CloudFormation | None = None
+
+
+class RdsInstance(Strict):
+    instance: str
+    snapshot_timeout: Duration = timedelta(minutes=30)
+
+
+class KubernetesCronJob(Strict):
+    name: str
+    namespace: str = "default"
+    job_timeout: Duration = timedelta(minutes=30)
+
+
+class Database(Strict):
+    name: str = Field(pattern=SERVICE_NAME)
+    description: str | None = None
+    rds: RdsInstance | None = None
+    kubernetes_cronjob: KubernetesCronJob | None = None
+    max_backup_age: Duration = timedelta(hours=26)
 
 
 class OpsConfig(Strict):
     timezone: str = "UTC"
     channels: Channels = Channels()
     permissions: Permissions = Permissions()
+    integrations: IntegrationSettings = IntegrationSettings()
     services: tuple[Service, ...] = ()
+    databases: tuple[Database, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -106,18 +197,26 @@ class OpsConfig(Strict):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
         return value
 
-    @field_validator("services")
-    @classmethod
-    def _unique_names(cls, value: tuple[Service, ...]) -> tuple[Service, ...]:
+    @model_validator(mode="after")
+    def _unique_names(self) -> OpsConfig:
         seen: set[str] = set()
-        for service in value:
-            if service.name in seen:
-                raise ValueError(f"service name {service.name!r} is used twice")
-            seen.add(service.name)
-        return value
+        for item in (*self.services, *self.databases):
+            if item.name in seen:
+                raise ValueError(f"the name {item.name!r} is used twice (services and databases share names)")
+            seen.add(item.name)
+        needs_aws = any(s.lambda_ or s.alarms or s.sqs_dlq or s.beanstalk or s.cloudformation for s in self.services)
+        needs_k8s = any(s.kubernetes for s in self.services) or any(d.kubernetes_cronjob for d in self.databases)
+        if needs_k8s and self.integrations.kubernetes is None:
+            raise ValueError("a service or database uses kubernetes: add `integrations: {kubernetes: {...}}`")
+        if (needs_aws or any(d.rds for d in self.databases)) and self.integrations.aws is None:
+            raise ValueError("a service or database uses AWS: add `integrations: {aws: {...}}` (may be empty)")
+        return self
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
+
+    def database(self, name: str) -> Database | None:
+        return next((d for d in self.databases if d.name == name), None)
 
 
 class ConfigError(Exception):

@@ -10,15 +10,16 @@ from collections.abc import Iterable
 from typing import TextIO
 
 import commands
-from bot.reply import Actions, Button, Context, Divider, Header, Reply, Section
+from bot.reply import Actions, Button, CardRef, Context, Divider, Header, Reply, Section
 from bot.runtime import Runtime
 from commands.base import CommandContext
-from commands.incident import load_card
+from commands import cards
 
 EMOJI = {
     ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪",
     ":large_orange_circle:": "🟠", ":rotating_light:": "🚨", ":warning:": "⚠️ ", ":eyes:": "👀",
-    ":white_check_mark:": "✅", ":tada:": "🎉", ":hourglass_flowing_sand:": "⏳",
+    ":white_check_mark:": "✅", ":tada:": "🎉", ":hourglass_flowing_sand:": "⏳", ":hourglass:": "⌛",
+    ":x:": "❌", ":no_entry_sign:": "🚫", ":mag:": "🔍", ":arrow_forward:": "▶️ ",
 }
 _MENTION = re.compile(r"<@([A-Z0-9a-z_.-]+)>")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
@@ -65,7 +66,7 @@ class Console:
 
     def _context(self) -> CommandContext:
         return CommandContext(rt=self.rt, user_id=self.user_id, channel_id=self.channel_id,
-                              progress=lambda line: self._print(to_terminal(line)))
+                              progress=lambda line: self._print(to_terminal(line)), refresh=self.show_card)
 
     def _print(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -74,9 +75,12 @@ class Console:
     def show(self, reply: Reply) -> None:
         text, self.choices = render(reply)
         self._print(text)
-        if reply.refresh_incident is not None:
-            card, self.choices = render(load_card(self.rt, reply.refresh_incident))
-            self._print(card)
+        if reply.refresh is not None:
+            self.show_card(reply.refresh)
+
+    def show_card(self, ref: CardRef) -> None:
+        text, self.choices = render(cards.load(self.rt, ref))
+        self._print(text)
 
     def handle_line(self, line: str) -> bool:
         """Run one input line; False means the user asked to leave."""
@@ -100,11 +104,11 @@ class Console:
             self._print(f"There is no choice {number}; pick 1–{len(self.choices)}.")
             return
         button = self.choices[number - 1]
-        text = commands.button_command(button.action_id, button.value)
-        if text is None:
+        pressed = commands.button_command(button.action_id, button.value)
+        if pressed is None:
             self._print(f"The button {button.label!r} does nothing in the console.")
             return
-        self.show(commands.execute(self._context(), text, source="button"))
+        self.show(commands.execute(self._context(), pressed[0], source="button"))
 
     def run(self, lines: Iterable[str], *, prompt: bool) -> None:
         if prompt:

@@ -124,3 +124,13 @@ def attach_message(*, session: Session, incident_id: int, channel: str, ts: str)
     """Remember where the incident's live card was posted, so later changes can update it in place."""
     row = _load(session, incident_id)
     row.slack_channel, row.slack_ts = channel, ts
+
+
+def note_for_service(*, session: Session, service: str, kind: str, actor: str, note: str, at: datetime) -> list[int]:
+    """Add a timeline event to every unresolved incident of `service`; returns their ids."""
+    rows = session.scalars(select(Incident).where(
+        Incident.service == service, Incident.status != IncidentStatus.RESOLVED.value)).all()
+    for row in rows:
+        row.events.append(IncidentEvent(at=at, kind=kind, actor=actor, note=note))
+    session.flush()
+    return [row.id for row in rows]

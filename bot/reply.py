@@ -67,14 +67,17 @@ class Actions:
 Block = Header | Section | Context | Divider | Actions
 
 
+CardRef = tuple[str, str]      # ("incident", "12"), ("action", "9f2c…"): a message rendered from one row
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A message for the user.
 
     `ephemeral` replies are seen only by the person who asked; others go into the channel.
-    `outcome` is what the audit log records. `incident_id` marks the message as the live card of that
-    incident: the Slack edge remembers where it was posted and re-renders it when the incident changes.
-    `refresh_incident` asks the edge to re-render that incident's card after this reply.
+    `outcome` (and `detail`) is what the audit log records. `card` marks the message as the live card of
+    a row: the Slack edge remembers where it was posted and re-renders it when the row changes.
+    `refresh` asks the edge to re-render that card after this reply.
     """
 
     text: str
@@ -82,8 +85,9 @@ class Reply:
     ephemeral: bool = True
     outcome: str = "ok"
     error_ref: str | None = None
-    incident_id: int | None = None
-    refresh_incident: int | None = None
+    detail: str | None = None
+    card: CardRef | None = None
+    refresh: CardRef | None = None
 
     def with_outcome(self, outcome: str, error_ref: str | None = None) -> Reply:
         return replace(self, outcome=outcome, error_ref=error_ref)

@@ -11,22 +11,34 @@ import logging
 
 from bot import audit, permissions
 from bot.errors import OpsError, UsageError, new_ref
-from bot.reply import Reply, code, text_reply
+from bot.reply import CardRef, Reply, code, text_reply
+from commands import backup, confirm, incident, rollback, scale, status
 from commands import help as help_
-from commands import incident, status
 from commands.base import CommandContext, Subcommand, split_args
+from integrations.base import AccessDeniedError, AdapterError, NotPossibleError, TargetNotFoundError, UnreachableError
 
 log = logging.getLogger(__name__)
+_ADAPTER_OUTCOME = {UnreachableError: "unreachable", AccessDeniedError: "access_denied",
+                    TargetNotFoundError: "not_found", NotPossibleError: "not_possible"}
 
-SUBCOMMANDS: tuple[Subcommand, ...] = (help_.COMMAND, status.COMMAND, incident.COMMAND)
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    help_.COMMAND, status.COMMAND, incident.COMMAND, rollback.COMMAND, backup.COMMAND, scale.COMMAND,
+    confirm.CONFIRM, confirm.CANCEL,
+)
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 
 # Buttons carry (action_id, value); each maps to the command line it stands for, so a click is
-# permission-checked and audited exactly like the typed command.
-BUTTONS = {
-    "incident.ack": "incident ack {value}",
-    "incident.resolve": "incident resolve {value}",
+# permission-checked and audited exactly like the typed command, and to the card it sits on.
+BUTTONS: dict[str, tuple[str, str]] = {
+    "incident.ack": ("incident ack {value}", "incident"),
+    "incident.resolve": ("incident resolve {value}", "incident"),
+    "ops.confirm": ("confirm {value}", "action"),
+    "ops.cancel": ("cancel {value}", "action"),
 }
+
+
+def visible() -> tuple[Subcommand, ...]:
+    return tuple(c for c in SUBCOMMANDS if not c.hidden)
 
 
 def find(name: str) -> Subcommand | None:
@@ -40,20 +52,25 @@ def is_slow(text: str) -> bool:
     return command is not None and command.slow
 
 
-def button_command(action_id: str, value: str) -> str | None:
-    template = BUTTONS.get(action_id)
-    return template.format(value=value) if template is not None else None
+def button_command(action_id: str, value: str) -> tuple[str, CardRef] | None:
+    """The command line a button stands for, and the card it sits on."""
+    entry = BUTTONS.get(action_id)
+    if entry is None:
+        return None
+    template, card_kind = entry
+    return template.format(value=value), (card_kind, value)
 
 
 def dispatch(ctx: CommandContext, text: str) -> Reply:
     """Run one command line (without the leading `/ops`). Raises OpsError for refusals."""
     words = split_args(text)
     if not words:
-        return help_.overview(SUBCOMMANDS)
+        return help_.overview(visible())
     command = find(words[0])
     if command is None:
         return unknown(words[0])
-    permissions.check(ctx.rt.config.permissions, ctx.user_id, command.name)
+    if not command.deferred_permission:
+        permissions.check(ctx.rt.config.permissions, ctx.user_id, command.name)
     try:
         return command.run(ctx, words[1:])
     except UsageError as exc:
@@ -63,10 +80,10 @@ def dispatch(ctx: CommandContext, text: str) -> Reply:
 
 
 def unknown(word: str) -> Reply:
-    names = [c.name for c in SUBCOMMANDS]
+    names = [c.name for c in SUBCOMMANDS if not c.hidden]
     close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.5)
     hint = f" Did you mean `/ops {close[0]}`?" if close else ""
-    overview = help_.overview(SUBCOMMANDS)
+    overview = help_.overview(visible())
     head = f"I don't know the command {code(word, 40)}.{hint}"
     return Reply(text=head, blocks=(text_reply(head).blocks[0], *overview.blocks), outcome="unknown_command")
 
@@ -84,6 +101,8 @@ def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
             reply = _usage_reply(exc)
         except OpsError as exc:
             reply = text_reply(str(exc), outcome=exc.outcome)
+        except AdapterError as exc:
+            reply = text_reply(f":warning: {exc}", outcome=_ADAPTER_OUTCOME.get(type(exc), "adapter_error"))
         except Exception:
             ref = new_ref()
             log.exception("command failed: ref=%s user=%s command=%.200r", ref, ctx.user_id, text)
@@ -91,7 +110,7 @@ def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
                 f":warning: Something went wrong (ref `{ref}`). The error is in the bot's log under that ref; "
                 "nothing was changed unless a later message says so.", outcome="error",
             ).with_outcome("error", ref)
-        entry.outcome, entry.error_ref = reply.outcome, reply.error_ref
+        entry.outcome, entry.error_ref, entry.detail = reply.outcome, reply.error_ref, reply.detail
     return reply
 
 

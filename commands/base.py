@@ -1,16 +1,22 @@
 """The shape of a subcommand and of the context it runs in. Commands are transport-neutral."""
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import UsageError
-from bot.reply import Reply
+from bot.reply import CardRef, Reply
 from bot.runtime import Runtime
 
 Progress = Callable[[str], None]
+Refresh = Callable[[CardRef], None]
 MAX_TEXT = 3000
+
+
+def _no_refresh(card: CardRef) -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +24,8 @@ class CommandContext:
     rt: Runtime
     user_id: str
     channel_id: str | None
-    progress: Progress
+    progress: Progress                         # a line of progress: thread reply in Slack, a line in the console
+    refresh: Refresh = _no_refresh             # re-render a card now (before the command returns)
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]
@@ -31,6 +38,8 @@ class Subcommand:
     summary: str                               # one line in /ops help
     run: Handler
     slow: bool = False                         # ack at once, deliver the answer when it is ready
+    deferred_permission: bool = False          # anyone may ask (a plan); the role is checked on Confirm
+    hidden: bool = False                       # not listed in /ops help (button targets: confirm, cancel)
     more_usage: tuple[str, ...] = ()           # one usage line per verb: incident open|list|ack|resolve
 
 
@@ -42,3 +51,22 @@ def split_args(text: str) -> list[str]:
         return shlex.split(text.replace("\u201c", '"').replace("\u201d", '"'))
     except ValueError:
         raise UsageError("Unbalanced quotes in the command.") from None
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    """' Did you mean `x`?' when a known name is close to `word`, else ''."""
+    close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.5)
+    return f" Did you mean `{close[0]}`?" if close else ""
+
+
+def parse_flags(args: list[str], *, flags: tuple[str, ...]) -> tuple[list[str], set[str]]:
+    """Split `--dry-run`-style flags from positional words; an unknown flag is a UsageError."""
+    words, found = [], set()
+    for arg in args:
+        if arg.startswith("--"):
+            if arg.lower() not in flags:
+                raise UsageError(f"Unknown option `{arg[:30]}`.")
+            found.add(arg.lower())
+        else:
+            words.append(arg)
+    return words, found

@@ -21,10 +21,10 @@ def overview(subcommands: Sequence[Subcommand]) -> Reply:
 
 
 def run(ctx: CommandContext, args: list[str]) -> Reply:
-    from commands import SUBCOMMANDS, find, unknown
+    from commands import find, unknown, visible
 
     if not args:
-        return overview(SUBCOMMANDS)
+        return overview(visible())
     command = find(args[0])
     if command is None:
         return unknown(args[0])

@@ -79,7 +79,7 @@ def _ack(ctx: CommandContext, args: list[str]) -> Reply:
         record = incidents.acknowledge(session=session, incident_id=incident_id, user=ctx.user_id, at=ctx.rt.clock())
     took = humanize(record.acknowledged_at - record.opened_at) if record.acknowledged_at else "?"
     text = f":eyes: <@{ctx.user_id}> acknowledged incident #{record.id} ({took} after it opened)."
-    return Reply(text=text, blocks=(Section(text),), ephemeral=False, refresh_incident=record.id)
+    return Reply(text=text, blocks=(Section(text),), ephemeral=False, refresh=("incident", str(record.id)))
 
 
 def _resolve(ctx: CommandContext, args: list[str]) -> Reply:
@@ -94,7 +94,7 @@ def _resolve(ctx: CommandContext, args: list[str]) -> Reply:
     text = f":white_check_mark: <@{ctx.user_id}> resolved incident #{record.id} after {took}."
     if note:
         text += f" Note: {escape(note)}"
-    return Reply(text=text, blocks=(Section(text),), ephemeral=False, refresh_incident=record.id)
+    return Reply(text=text, blocks=(Section(text),), ephemeral=False, refresh=("incident", str(record.id)))
 
 
 def _parse_id(args: list[str], usage: str, *, max_args: int) -> int:
@@ -143,14 +143,25 @@ def card(r: IncidentRecord, *, now: datetime) -> Reply:
         hint = f" · `/ops incident {verbs} {r.id}`" if verbs else ""
         blocks.append(Context(f"Last: {last.kind} by <@{last.actor}> {humanize(now - last.at)} ago{note}{hint}"))
     text = f"{r.severity} incident #{r.id}: {r.title} — {r.status}"
-    return Reply(text=text, blocks=tuple(blocks), ephemeral=False, incident_id=r.id)
+    return Reply(text=text, blocks=tuple(blocks), ephemeral=False, card=("incident", str(r.id)))
 
 
-def load_card(rt: Runtime, incident_id: int) -> Reply:
+def load_card(rt: Runtime, key: str) -> Reply:
     """Re-render an incident's card from its row (after a change made by a command or a button)."""
     with session_scope(rt.sessions) as session:
-        record = incidents.get(session=session, incident_id=incident_id)
+        record = incidents.get(session=session, incident_id=int(key))
     return card(record, now=rt.clock())
+
+
+def card_location(rt: Runtime, key: str) -> tuple[str, str] | None:
+    with session_scope(rt.sessions) as session:
+        record = incidents.get(session=session, incident_id=int(key))
+    return (record.slack_channel, record.slack_ts) if record.slack_channel and record.slack_ts else None
+
+
+def attach_card(rt: Runtime, key: str, channel: str, ts: str) -> None:
+    with session_scope(rt.sessions) as session:
+        incidents.attach_message(session=session, incident_id=int(key), channel=channel, ts=ts)
 
 
 COMMAND = Subcommand(

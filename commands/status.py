@@ -1,7 +1,6 @@
 """/ops status — ask every configured source about every service, concurrently, and answer in one message."""
 from __future__ import annotations
 
-import difflib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.errors import NotFoundError, UsageError, new_ref
 from bot.reply import Context, Reply, Section, code, escape
-from commands.base import CommandContext, Subcommand
+from commands.base import CommandContext, Subcommand, did_you_mean
 from integrations.base import AdapterError, Finding, Health, StatusSource
 from integrations.fanout import Late, gather
 
@@ -125,10 +124,8 @@ def _chunks(lines: list[str]) -> list[str]:
 
 
 def _unknown_service(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.5)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
     listing = ", ".join(f"`{k}`" for k in known[:20])
-    return f"I don't know the service {code(name, 40)}.{hint} Known services: {listing}."
+    return f"I don't know the service {code(name, 40)}.{did_you_mean(name, known)} Known services: {listing}."
 
 
 COMMAND = Subcommand(

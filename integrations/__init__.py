@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.config import OpsConfig
-from integrations.base import StatusSource
+from integrations.base import BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
 
 
@@ -14,6 +14,9 @@ class Integrations:
     """Every adapter, by service name. Commands look targets up here; they never build clients."""
 
     status_sources: Mapping[str, tuple[StatusSource, ...]] = field(default_factory=dict)
+    rollback_targets: Mapping[str, RollbackTarget] = field(default_factory=dict)
+    backup_targets: Mapping[str, BackupTarget] = field(default_factory=dict)
+    scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
 
 
 def build_integrations(config: OpsConfig) -> Integrations:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,9 +118,11 @@ def make_runtime(db_url: str, clock: StepClock) -> Iterator[Callable[..., Runtim
     built: list[Runtime] = []
 
     def make(config: dict[str, Any] | None = None, *, fake: FakeSlack | None = None,
-             real_clock: bool = False) -> Runtime:
+             real_clock: bool = False, integrations: Any = None) -> Runtime:
         settings = Settings.from_env(slack_env(fake, db_url))
         kwargs: dict[str, Any] = {} if real_clock else {"clock": clock}
+        if integrations is not None:
+            kwargs["integrations"] = integrations
         rt = build_runtime(settings, parse_config(config or {}), **kwargs)
         built.append(rt)
         return rt
@@ -130,3 +133,11 @@ def make_runtime(db_url: str, clock: StepClock) -> Iterator[Callable[..., Runtim
         wait_until(lambda: rt.engine.pool.checkedout() == 0, timeout=3,  # noqa: B023 (called at once)
                    what="every database connection to be returned to the pool")
         rt.engine.dispose()
+
+
+@pytest.fixture
+def work_pool() -> Iterator[ThreadPoolExecutor]:
+    """The pool Slack work runs on after the ack; drained before the fakes close."""
+    pool = ThreadPoolExecutor(8, thread_name_prefix="test-work")
+    yield pool
+    pool.shutdown(wait=True)

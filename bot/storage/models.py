@@ -80,6 +80,40 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))         # ok | usage | not_found | not_allowed | conflict | error
     error_ref: Mapped[str | None] = mapped_column(String(16))
     duration_ms: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)          # e.g. the outcome of a confirmed operation
+
+
+class ActionState(enum.StrEnum):
+    AWAITING = "awaiting_confirmation"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class PendingAction(Base):
+    """A destructive operation (rollback, backup, scale) from proposal to outcome.
+
+    The state column is the once-only guard: confirming is a compare-and-set from
+    `awaiting_confirmation` to `running`, so a double click or a retried delivery runs it once.
+    """
+
+    __tablename__ = "pending_actions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))             # rollback | backup | scale
+    subject: Mapped[str] = mapped_column(String(64))          # the service or database name
+    plan: Mapped[str] = mapped_column(Text)                   # JSON: target, current, desired, params
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):

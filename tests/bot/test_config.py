@@ -30,7 +30,7 @@ def test_issue_shape_is_accepted():
     ({"channel": {"default": "#x"}}, "channel"),
     ({"timezone": "Mars/Olympus"}, "timezone"),
     ({"services": [{"name": "Backend Service"}]}, "services[0].name"),
-    ({"services": [{"name": "a"}, {"name": "a"}]}, "services"),
+    ({"services": [{"name": "a"}], "databases": [{"name": "a"}]}, "(top level)"),
     ({"permissions": {"commands": {"rollback": ["deployer"]}}}, "permissions"),
 ])
 def test_errors_name_the_key_path(raw, path):

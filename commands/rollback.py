@@ -1,0 +1,38 @@
+"""/ops rollback — return a service to its previous release, after confirmation."""
+from __future__ import annotations
+
+from bot.errors import UsageError
+from bot.reply import Reply
+from commands import operations
+from commands.base import CommandContext, Subcommand, parse_flags
+
+USAGE = "/ops rollback <service> [to <revision|version>] [--dry-run]"
+
+
+def run(ctx: CommandContext, args: list[str]) -> Reply:
+    words, flags = parse_flags(args, flags=("--dry-run",))
+    if not words:
+        raise UsageError("Which service?")
+    service, rest = words[0].lower(), words[1:]
+    to = None
+    if rest:
+        if len(rest) != 2 or rest[0].lower() != "to":
+            raise UsageError("After the service, only `to <revision|version>` may follow.")
+        to = rest[1]
+    target = ctx.rt.integrations.rollback_targets.get(service)
+    if target is None:
+        raise operations.unknown_target(ctx.rt, "rollback", words[0], what="service")
+    plan = target.plan_rollback(to=to)
+    if "--dry-run" in flags:
+        return operations.dry_run(plan, subject=service)
+    return operations.propose(ctx, plan, subject=service)
+
+
+COMMAND = Subcommand(
+    name="rollback",
+    usage=USAGE,
+    summary="Roll a service back to its previous release (asks for confirmation).",
+    run=run,
+    slow=True,
+    deferred_permission=True,
+)

@@ -1,0 +1,35 @@
+"""/ops scale — set a Kubernetes deployment's replica count, after confirmation."""
+from __future__ import annotations
+
+from bot.errors import UsageError
+from bot.reply import Reply, code
+from commands import operations
+from commands.base import CommandContext, Subcommand, parse_flags
+
+MAX_REPLICAS = 1000
+
+
+def run(ctx: CommandContext, args: list[str]) -> Reply:
+    words, flags = parse_flags(args, flags=("--dry-run",))
+    if len(words) != 2:
+        raise UsageError("Name a service and a replica count.")
+    service, count = words[0].lower(), words[1]
+    if not count.isdigit() or int(count) > MAX_REPLICAS:
+        raise UsageError(f"{code(count, 20)} is not a replica count (0–{MAX_REPLICAS}).")
+    target = ctx.rt.integrations.scale_targets.get(service)
+    if target is None:
+        raise operations.unknown_target(ctx.rt, "scale", words[0], what="service")
+    plan = target.plan_scale(replicas=int(count))
+    if "--dry-run" in flags:
+        return operations.dry_run(plan, subject=service)
+    return operations.propose(ctx, plan, subject=service)
+
+
+COMMAND = Subcommand(
+    name="scale",
+    usage="/ops scale <service> <replicas> [--dry-run]",
+    summary="Scale a Kubernetes deployment (asks for confirmation).",
+    run=run,
+    slow=True,
+    deferred_permission=True,
+)
