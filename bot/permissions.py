@@ -17,10 +17,15 @@ def may_run(perms: Permissions, user_id: str, command: str) -> bool:
     return any(user_id in perms.roles.get(role, ()) for role in roles)
 
 
-def check(perms: Permissions, user_id: str, command: str) -> None:
-    """Raise NotAllowedError naming the roles that may run `command` when `user_id` may not."""
+def check(perms: Permissions, user_id: str, command: str, *, doing: str | None = None) -> None:
+    """Raise NotAllowedError naming the roles that may run `command` when `user_id` may not.
+
+    `doing` phrases the refused act ("Confirming this rollback"); the default is the command itself.
+    """
     if may_run(perms, user_id, command):
         return
     roles = allowed_roles(perms, command) or ()
-    names = ", ".join(f"`{r}`" for r in roles)
-    raise NotAllowedError(f"`/ops {command}` needs the role {names} (or admin). Ask an admin to add you in ops.yaml.")
+    names = " or ".join(f"`{r}`" for r in roles)
+    what = doing or f"`/ops {command}`"
+    raise NotAllowedError(f"{what} needs the role {names} (or admin); nothing was changed. "
+                          "Ask someone with that role, or an admin to add you in ops.yaml.")

@@ -33,5 +33,6 @@ def build_runtime(
         db.upgrade(engine)
     return Runtime(
         settings=settings, config=config, engine=engine, sessions=db.make_sessions(engine),
-        integrations=integrations if integrations is not None else build_integrations(config), clock=clock,
+        integrations=integrations if integrations is not None else build_integrations(config, clock=clock),
+        clock=clock,
     )

@@ -118,7 +118,7 @@ def confirm(ctx: CommandContext, action_id: str) -> Reply:
     rt = ctx.rt
     with session_scope(rt.sessions) as session:
         action = actions.get(session=session, action_id=action_id)
-    permissions.check(rt.config.permissions, ctx.user_id, action.kind)
+    permissions.check(rt.config.permissions, ctx.user_id, action.kind, doing=f"Confirming this {action.kind}")
     with session_scope(rt.sessions) as session:
         action = actions.claim(session=session, action_id=action_id, user=ctx.user_id, at=rt.clock())
     ctx.refresh(("action", action.id))
@@ -161,7 +161,7 @@ def cancel(ctx: CommandContext, action_id: str) -> Reply:
     with session_scope(rt.sessions) as session:
         action = actions.get(session=session, action_id=action_id)
     if ctx.user_id != action.requested_by:
-        permissions.check(rt.config.permissions, ctx.user_id, action.kind)
+        permissions.check(rt.config.permissions, ctx.user_id, action.kind, doing=f"Cancelling this {action.kind}")
     with session_scope(rt.sessions) as session:
         action = actions.cancel(session=session, action_id=action_id, user=ctx.user_id, at=rt.clock())
     text = f":no_entry_sign: <@{ctx.user_id}> cancelled the {action.kind} of *{escape(action.subject)}*."

@@ -1,17 +1,24 @@
-"""Adapters to the systems we operate. `build_integrations()` is the one place that maps config to adapters."""
+"""Adapters to the systems we operate. `build_integrations()` is the one place that maps config to adapters:
+grep for a config key here to find the class that serves it."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from bot.config import OpsConfig
-from integrations.base import BackupTarget, RollbackTarget, ScaleTarget, StatusSource
+from bot.clock import Clock, utcnow
+from bot.config import Database, OpsConfig, Service
+from integrations.base import AdapterError, BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
+from integrations.unavailable import Unavailable
+
+NODES = "kubernetes-nodes"      # the status row for the cluster's nodes
 
 
 @dataclass(frozen=True, slots=True)
 class Integrations:
-    """Every adapter, by service name. Commands look targets up here; they never build clients."""
+    """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
 
     status_sources: Mapping[str, tuple[StatusSource, ...]] = field(default_factory=dict)
     rollback_targets: Mapping[str, RollbackTarget] = field(default_factory=dict)
@@ -19,12 +26,127 @@ class Integrations:
     scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
 
 
-def build_integrations(config: OpsConfig) -> Integrations:
-    http_client = make_client()
-    sources: dict[str, tuple[StatusSource, ...]] = {}
-    for service in config.services:
-        found: list[StatusSource] = []
-        if service.health is not None:
-            found.append(HttpHealth(service.health, http_client))
-        sources[service.name] = tuple(found)
-    return Integrations(status_sources=sources)
+class _Builder:
+    """Creates each SDK client once, on first need; a client that cannot be set up becomes `Unavailable`."""
+
+    def __init__(self, config: OpsConfig, clock: Clock) -> None:
+        self.config, self.clock = config, clock
+        self.http = make_client()
+        self._aws: Any = None
+        self._k8s: Any = None
+
+    def aws(self) -> Any:
+        if self._aws is None:
+            from integrations.aws import AwsClients
+
+            assert self.config.integrations.aws is not None   # config validation guarantees it
+            self._aws = AwsClients(self.config.integrations.aws)
+        return self._aws
+
+    def k8s(self) -> Any:
+        """The kubernetes ApiClient, or the AdapterError that explains why there is none."""
+        if self._k8s is None:
+            from integrations.kubernetes import make_api_client
+
+            settings = self.config.integrations.kubernetes
+            assert settings is not None                         # config validation guarantees it
+            try:
+                self._k8s = make_api_client(settings)
+            except AdapterError as exc:
+                self._k8s = exc
+        return self._k8s
+
+    def k8s_timeout(self) -> float:
+        settings = self.config.integrations.kubernetes
+        return settings.timeout.total_seconds() if settings else 5.0
+
+    def with_k8s(self, make: Callable[[Any], Any]) -> Any:
+        api = self.k8s()
+        return Unavailable(api, timeout_s=self.k8s_timeout()) if isinstance(api, AdapterError) else make(api)
+
+
+def _service(b: _Builder, svc: Service, out: _Out) -> None:
+    sources: list[StatusSource] = []
+    rollback: Any = None
+    if svc.health is not None:
+        sources.append(HttpHealth(svc.health, b.http))
+    if svc.kubernetes is not None:
+        from integrations.kubernetes import KubernetesDeployment
+
+        cfg = svc.kubernetes
+        dep = b.with_k8s(lambda api: KubernetesDeployment(cfg, api, timeout_s=b.k8s_timeout()))
+        sources.append(dep)
+        rollback = dep
+        out.scale[svc.name] = dep
+    if svc.lambda_ is not None:
+        from integrations.aws.lambda_ import LambdaAlias
+
+        fn = LambdaAlias(svc.lambda_, b.aws())
+        sources.append(fn)
+        rollback = rollback or fn
+    if svc.alarms:
+        from integrations.aws.cloudwatch import CloudWatchAlarms
+
+        sources.append(CloudWatchAlarms(svc.alarms, b.aws()))
+    if svc.sqs_dlq is not None:
+        from integrations.aws.sqs import SqsDeadLetterQueue
+
+        sources.append(SqsDeadLetterQueue(svc.sqs_dlq, b.aws()))
+    if svc.beanstalk is not None:
+        from integrations.aws.beanstalk import BeanstalkEnvironment
+
+        env = BeanstalkEnvironment(svc.beanstalk, b.aws())
+        sources.append(env)
+        rollback = rollback or env
+    if svc.cloudformation is not None:
+        from integrations.aws.cloudformation import CloudFormationStack
+
+        stack = CloudFormationStack(svc.cloudformation, b.aws())
+        sources.append(stack)
+        rollback = rollback or stack
+    out.status[svc.name] = tuple(sources)
+    if rollback is not None:
+        out.rollback[svc.name] = rollback
+
+
+def _database(b: _Builder, db: Database, out: _Out) -> None:
+    sources: list[StatusSource] = []
+    backup: Any = None
+    if db.rds is not None:
+        from integrations.aws.rds import RdsInstance
+
+        backup = RdsInstance(db.name, db.rds, b.aws(), max_backup_age=db.max_backup_age, clock=b.clock)
+        sources.append(backup)
+    if db.kubernetes_cronjob is not None:
+        from integrations.kubernetes import KubernetesCronJobBackup
+
+        cron = db.kubernetes_cronjob
+        job = b.with_k8s(lambda api: KubernetesCronJobBackup(
+            cron, api, timeout_s=b.k8s_timeout(), max_backup_age=db.max_backup_age, clock=b.clock))
+        sources.append(job)
+        backup = backup or job
+    out.status[db.name] = tuple(sources)
+    if backup is not None:
+        out.backup[db.name] = backup
+
+
+@dataclass
+class _Out:
+    status: dict[str, tuple[StatusSource, ...]] = field(default_factory=dict)
+    rollback: dict[str, RollbackTarget] = field(default_factory=dict)
+    backup: dict[str, BackupTarget] = field(default_factory=dict)
+    scale: dict[str, ScaleTarget] = field(default_factory=dict)
+
+
+def build_integrations(config: OpsConfig, *, clock: Callable[[], datetime] = utcnow) -> Integrations:
+    b, out = _Builder(config, clock), _Out()
+    for svc in config.services:
+        _service(b, svc, out)
+    for db in config.databases:
+        _database(b, db, out)
+    if config.integrations.kubernetes is not None:
+        from integrations.kubernetes import KubernetesNodes
+
+        out.status[NODES] = (b.with_k8s(lambda api: KubernetesNodes(api, timeout_s=b.k8s_timeout())),)
+    return Integrations(status_sources=out.status, rollback_targets=out.rollback,
+                        backup_targets=out.backup, scale_targets=out.scale)
