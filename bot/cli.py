@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, OpsConfig, load_config
+from bot.config import ConfigError, OpsConfig, Service, load_config
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("opsbot")
@@ -54,19 +54,41 @@ def _config(settings: Settings, path: Path | None) -> OpsConfig:
     return load_config(path or settings.config_path)
 
 
+def _service_checks(s: Service) -> list[str]:
+    checks = [f"health {s.health.url} (timeout {s.health.timeout.total_seconds():g}s)"] if s.health else []
+    if s.kubernetes:
+        checks.append(f"deployment {s.kubernetes.namespace}/{s.kubernetes.deployment}")
+    if s.lambda_:
+        checks.append(f"lambda {s.lambda_.function}:{s.lambda_.alias}")
+    if s.alarms:
+        checks.append(f"{len(s.alarms)} alarm(s)")
+    if s.sqs_dlq:
+        checks.append(f"dlq {s.sqs_dlq}")
+    if s.beanstalk:
+        checks.append(f"beanstalk {s.beanstalk.environment}")
+    if s.cloudformation:
+        checks.append(f"stack {s.cloudformation.stack}")
+    return checks
+
+
 def summary(config: OpsConfig, path: Path) -> str:
-    perms = config.permissions
+    perms, integ = config.permissions, config.integrations
     lines = [
         f"{path}: OK",
         f"  timezone     {config.timezone}",
         f"  channels     default {config.channels.default}, alerts {config.channels.alerts}",
         f"  permissions  {len(perms.admins)} admin(s), roles: {', '.join(perms.roles) or 'none'}; "
         f"restricted commands: {', '.join(perms.commands) or 'none'}",
+        f"  integrations aws: {'yes' if integ.aws else 'no'}, kubernetes: {'yes' if integ.kubernetes else 'no'}",
         f"  services     {len(config.services)}",
     ]
-    for s in config.services:
-        checks = [f"health {s.health.url} (timeout {s.health.timeout.total_seconds():g}s)"] if s.health else []
-        lines.append(f"    - {s.name}: {', '.join(checks) or 'no checks'}")
+    lines += [f"    - {s.name}: {', '.join(_service_checks(s)) or 'no checks'}" for s in config.services]
+    lines.append(f"  databases    {len(config.databases)}")
+    for d in config.databases:
+        how = [f"rds {d.rds.instance}"] if d.rds else []
+        how += [f"cronjob {d.kubernetes_cronjob.namespace}/{d.kubernetes_cronjob.name}"] if d.kubernetes_cronjob else []
+        lines.append(f"    - {d.name}: {', '.join(how) or 'no backup mechanism'}, max backup age "
+                     f"{d.max_backup_age.total_seconds() / 3600:g}h")
     return "\n".join(lines)
 
 

@@ -51,7 +51,7 @@ def test_yaml_syntax_error_is_a_config_error(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "ops.example.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "ops.example.yaml", "aws-and-kubernetes.yaml"])
 def test_shipped_examples_are_valid(name):
     path = EXAMPLES / name
     if not path.exists():
