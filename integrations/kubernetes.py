@@ -1,0 +1,372 @@
+"""Kubernetes through the official client: deployment status, rollback like `kubectl rollout undo`, scale,
+node readiness, and backups run as Jobs from a CronJob.
+
+Writes are JSON patches (never PUT), and ownership is read from ownerReferences rather than label
+selectors, so the same code behaves alike on a real API server and on an emulator. Every call carries
+`_request_timeout`; API errors become our AdapterError family here and nowhere else.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from bot import config as cfgs
+from bot.clock import humanize
+from integrations.base import (
+    AccessDeniedError,
+    AdapterError,
+    Finding,
+    Health,
+    NotPossibleError,
+    Outcome,
+    Plan,
+    Progress,
+    TargetNotFoundError,
+    UnreachableError,
+)
+
+REVISION = "deployment.kubernetes.io/revision"
+BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+               "CreateContainerError", "RunContainerError"}
+Sleep = Callable[[float], None]
+Monotonic = Callable[[], float]
+
+
+def make_api_client(settings: cfgs.KubernetesSettings) -> client.ApiClient:
+    """An ApiClient for the configured cluster; AdapterError (not a traceback) when it cannot be set up."""
+    try:
+        if settings.in_cluster:
+            configuration = client.Configuration()
+            kube_config.load_incluster_config(client_configuration=configuration)
+        else:
+            configuration = client.Configuration()
+            kube_config.load_kube_config(config_file=settings.kubeconfig, context=settings.context,
+                                         client_configuration=configuration)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        where = "in-cluster service account" if settings.in_cluster else (settings.kubeconfig or "kubeconfig")
+        raise AccessDeniedError(f"kubernetes: cannot load {where} ({str(exc)[:120]})") from exc
+    return client.ApiClient(configuration)
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status in (401, 403):
+            raise AccessDeniedError(f"{what}: access denied by the cluster ({exc.status} {exc.reason})") from exc
+        if exc.status == 404:
+            raise TargetNotFoundError(f"{what}: not found") from exc
+        if exc.status == 0:
+            raise UnreachableError(f"{what}: cluster did not answer ({exc.reason})") from exc
+        raise AdapterError(f"{what}: Kubernetes API answered {exc.status} {exc.reason}") from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise UnreachableError(f"{what}: cluster did not answer ({type(exc).__name__})") from exc
+
+
+def _owned_by(obj: Any, kind: str, name: str, uid: str | None = None) -> bool:
+    for ref in obj.metadata.owner_references or []:
+        if ref.kind == kind and ref.name == name and (uid is None or ref.uid is None or ref.uid == uid):
+            return True
+    return False
+
+
+def _revision(obj: Any) -> int:
+    try:
+        return int((obj.metadata.annotations or {}).get(REVISION, 0))
+    except ValueError:
+        return 0
+
+
+def _images(template: Any) -> str:
+    return ", ".join(c.image for c in (template.spec.containers or [])) or "no containers"
+
+
+class _Api:
+    """The client calls we make, each with the configured timeout and translated errors."""
+
+    def __init__(self, api: client.ApiClient, timeout_s: float) -> None:
+        self.api = api
+        self.apps, self.core, self.batch = client.AppsV1Api(api), client.CoreV1Api(api), client.BatchV1Api(api)
+        self.timeout = (min(timeout_s, 3.0), timeout_s)
+        self.timeout_s = timeout_s
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with _translated(what):
+            return fn(*args, _request_timeout=self.timeout, **kwargs)
+
+
+class KubernetesDeployment:
+    """A Deployment: StatusSource, RollbackTarget and ScaleTarget."""
+
+    def __init__(self, cfg: cfgs.KubernetesDeployment, api: client.ApiClient, *, timeout_s: float,
+                 poll_interval_s: float = 2.0, sleep: Sleep = time.sleep,
+                 monotonic: Monotonic = time.monotonic) -> None:
+        self.cfg, self.k = cfg, _Api(api, timeout_s)
+        self.poll_interval_s, self.sleep, self.monotonic = poll_interval_s, sleep, monotonic
+        self.subject = f"deployment/{cfg.deployment} in {cfg.namespace}"
+
+    @property
+    def timeout_s(self) -> float:
+        return self.k.timeout_s * 3          # deployment, replicasets and pods are read one after another
+
+    def _read(self) -> Any:
+        return self.k.call(self.subject, self.k.apps.read_namespaced_deployment, self.cfg.deployment,
+                           self.cfg.namespace)
+
+    def _replicasets(self, dep: Any) -> list[Any]:
+        items = self.k.call(self.subject, self.k.apps.list_namespaced_replica_set, self.cfg.namespace).items
+        return [rs for rs in items if _owned_by(rs, "Deployment", self.cfg.deployment, dep.metadata.uid)]
+
+    # --- status ---------------------------------------------------------------------------------
+    def check(self) -> Sequence[Finding]:
+        dep = self._read()
+        desired, status = dep.spec.replicas if dep.spec.replicas is not None else 1, dep.status
+        ready = (status.ready_replicas or 0) if status else 0
+        updated = (status.updated_replicas or 0) if status else 0
+        health = Health.OK if ready >= desired else (Health.DOWN if ready == 0 and desired > 0 else Health.DEGRADED)
+        summary = f"{ready}/{desired} ready" + (" (rollout in progress)" if updated < desired else "")
+        findings = [Finding("kubernetes", self.subject, health, summary)]
+        pods = self._pod_problems(dep)
+        if pods is not None:
+            findings.append(pods)
+        return findings
+
+    def _pod_problems(self, dep: Any) -> Finding | None:
+        owners = {rs.metadata.name for rs in self._replicasets(dep)}
+        pods = self.k.call(self.subject, self.k.core.list_namespaced_pod, self.cfg.namespace).items
+        crashing, restarting = [], []
+        for pod in pods:
+            if not any(_owned_by(pod, "ReplicaSet", name) for name in owners):
+                continue
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                waiting = cs.state.waiting if cs.state else None
+                if waiting is not None and waiting.reason in BAD_WAITING:
+                    crashing.append(f"{pod.metadata.name} ({waiting.reason})")
+                elif (cs.restart_count or 0) > self.cfg.max_restarts:
+                    restarting.append(f"{pod.metadata.name} ({cs.restart_count} restarts)")
+        if not crashing and not restarting:
+            return None
+        parts = ([f"{len(crashing)} pod(s) failing: " + ", ".join(crashing[:3])] if crashing else []) + \
+                ([f"{len(restarting)} pod(s) restarting: " + ", ".join(restarting[:3])] if restarting else [])
+        return Finding("kubernetes", f"pods of {self.subject}",
+                       Health.DEGRADED, "; ".join(parts))
+
+    # --- rollback -------------------------------------------------------------------------------
+    def plan_rollback(self, *, to: str | None = None) -> Plan:
+        dep = self._read()
+        by_rev = {_revision(rs): rs for rs in self._replicasets(dep) if _revision(rs) > 0}
+        current = _revision(dep) or max(by_rev, default=0)
+        if to is not None:
+            if not to.isdigit() or int(to) not in by_rev:
+                known = ", ".join(str(r) for r in sorted(by_rev)) or "none"
+                raise TargetNotFoundError(f"{self.subject}: no revision {to[:20]} (known revisions: {known})")
+            target = int(to)
+            if target == current:
+                raise NotPossibleError(f"{self.subject} is already at revision {current}")
+        else:
+            earlier = [r for r in by_rev if r < current]
+            if not earlier:
+                raise NotPossibleError(f"{self.subject}: no earlier revision to roll back to (now at {current})")
+            target = max(earlier)
+        return Plan("rollback", self.subject, f"revision {current} ({_images(dep.spec.template)})",
+                    f"revision {target} ({_images(by_rev[target].spec.template)})",
+                    {"from_revision": str(current), "to_revision": str(target)})
+
+    def _apply_rollback(self, plan: Plan, progress: Progress) -> Outcome:
+        dep = self._read()
+        by_rev = {_revision(rs): rs for rs in self._replicasets(dep) if _revision(rs) > 0}
+        now = _revision(dep) or max(by_rev, default=0)
+        if str(now) != plan.params["from_revision"]:
+            return Outcome(False, f"{self.subject} changed since the plan (now revision {now}); nothing was done. "
+                                  "Ask again to see the new plan.")
+        source = by_rev.get(int(plan.params["to_revision"]))
+        if source is None:
+            return Outcome(False, f"revision {plan.params['to_revision']} disappeared; nothing was done")
+        template = self.k.api.sanitize_for_serialization(source.spec.template)
+        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        annotations = dict(dep.metadata.annotations or {})
+        annotations[REVISION] = str(max(by_rev) + 1)
+        patch = [{"op": "replace", "path": "/spec/template", "value": template},
+                 {"op": "add", "path": "/metadata/annotations", "value": annotations}]
+        self.k.call(self.subject, self.k.apps.patch_namespaced_deployment, self.cfg.deployment,
+                    self.cfg.namespace, patch)
+        progress(f"Patched {self.subject} to the template of revision {plan.params['to_revision']}; "
+                 "waiting for the rollout…")
+        ok, state = self._wait_rolled_out(progress)
+        images = _images(source.spec.template)
+        return Outcome(ok, f"rollout finished: {state} (image {images})" if ok else state)
+
+    # --- scale ----------------------------------------------------------------------------------
+    def plan_scale(self, *, replicas: int) -> Plan:
+        if not 0 <= replicas <= 1000:
+            raise NotPossibleError(f"{replicas} replicas is out of range (0–1000)")
+        dep = self._read()
+        current = dep.spec.replicas if dep.spec.replicas is not None else 1
+        if current == replicas:
+            raise NotPossibleError(f"{self.subject} already has {replicas} replicas")
+        return Plan("scale", self.subject, f"{current} replicas", f"{replicas} replicas",
+                    {"from_replicas": str(current), "replicas": str(replicas)})
+
+    def _apply_scale(self, plan: Plan, progress: Progress) -> Outcome:
+        patch = [{"op": "replace", "path": "/spec/replicas", "value": int(plan.params["replicas"])}]
+        self.k.call(self.subject, self.k.apps.patch_namespaced_deployment, self.cfg.deployment,
+                    self.cfg.namespace, patch)
+        progress(f"Set {self.subject} to {plan.params['replicas']} replicas; waiting for them…")
+        ok, state = self._wait_rolled_out(progress)
+        return Outcome(ok, f"scaled: {state}" if ok else state)
+
+    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+        if plan.kind == "rollback":
+            return self._apply_rollback(plan, progress)
+        if plan.kind == "scale":
+            return self._apply_scale(plan, progress)
+        raise NotPossibleError(f"{self.subject} cannot {plan.kind}")
+
+    def _wait_rolled_out(self, progress: Progress) -> tuple[bool, str]:
+        """Poll until every replica is updated, ready and available, or the rollout timeout passes."""
+        deadline = self.monotonic() + self.cfg.rollout_timeout.total_seconds()
+        last = ""
+        while True:
+            dep = self._read()
+            desired, st = dep.spec.replicas if dep.spec.replicas is not None else 1, dep.status
+            ready = (st.ready_replicas or 0) if st else 0
+            state = f"{ready}/{desired} ready"
+            generation, observed = dep.metadata.generation, st.observed_generation if st else None
+            caught_up = generation is None or (observed is not None and observed >= generation)
+            if caught_up and st and all((v or 0) == desired for v in
+                                        (st.updated_replicas, st.ready_replicas, st.available_replicas)):
+                return True, state
+            if desired == 0 and caught_up and ready == 0:
+                return True, state
+            if self.monotonic() >= deadline:
+                return False, f"rollout did not finish within {humanize(self.cfg.rollout_timeout)}: {state}"
+            if state != last:
+                progress(f"…{state}")
+                last = state
+            self.sleep(self.poll_interval_s)
+
+
+class KubernetesNodes:
+    """Node readiness for the whole cluster."""
+
+    def __init__(self, api: client.ApiClient, *, timeout_s: float) -> None:
+        self.k = _Api(api, timeout_s)
+
+    @property
+    def timeout_s(self) -> float:
+        return self.k.timeout_s
+
+    def check(self) -> Sequence[Finding]:
+        nodes = self.k.call("nodes", self.k.core.list_node).items
+        not_ready = [n.metadata.name for n in nodes if not _node_ready(n)]
+        total = len(nodes)
+        if not total:
+            return [Finding("kubernetes", "nodes", Health.UNKNOWN, "the cluster lists no nodes")]
+        health = Health.OK if not not_ready else (Health.DOWN if len(not_ready) == total else Health.DEGRADED)
+        summary = f"{total - len(not_ready)}/{total} nodes Ready"
+        if not_ready:
+            summary += "; NotReady: " + ", ".join(not_ready[:5])
+        return [Finding("kubernetes", "nodes", health, summary)]
+
+
+def _node_ready(node: Any) -> bool:
+    conditions = node.status.conditions if node.status else None
+    return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
+
+
+class KubernetesCronJobBackup:
+    """Backups made by a CronJob: the age of the newest successful run, and a manual run on demand."""
+
+    def __init__(self, cfg: cfgs.KubernetesCronJob, api: client.ApiClient, *, timeout_s: float,
+                 max_backup_age: timedelta, clock: Callable[[], datetime], poll_interval_s: float = 2.0,
+                 sleep: Sleep = time.sleep, monotonic: Monotonic = time.monotonic) -> None:
+        self.cfg, self.k, self.max_backup_age, self.clock = cfg, _Api(api, timeout_s), max_backup_age, clock
+        self.poll_interval_s, self.sleep, self.monotonic = poll_interval_s, sleep, monotonic
+        self.subject = f"cronjob/{cfg.name} in {cfg.namespace}"
+
+    @property
+    def timeout_s(self) -> float:
+        return self.k.timeout_s
+
+    def _jobs(self) -> list[Any]:
+        items = self.k.call(self.subject, self.k.batch.list_namespaced_job, self.cfg.namespace).items
+        return [j for j in items
+                if _owned_by(j, "CronJob", self.cfg.name) or j.metadata.name.startswith(f"{self.cfg.name}-")]
+
+    def _newest_success(self) -> datetime | None:
+        done = [j.status.completion_time for j in self._jobs()
+                if j.status and (j.status.succeeded or 0) >= 1 and j.status.completion_time]
+        return max(done, default=None)
+
+    def check(self) -> Sequence[Finding]:
+        newest = self._newest_success()
+        if newest is None:
+            return [Finding("kubernetes", self.subject, Health.DEGRADED, "no successful backup job found")]
+        age = self.clock() - newest
+        health = Health.OK if age <= self.max_backup_age else Health.DEGRADED
+        limit = "" if health is Health.OK else f" (limit {humanize(self.max_backup_age)})"
+        return [Finding("kubernetes", self.subject, health, f"newest backup {humanize(age)} old{limit}")]
+
+    def plan_backup(self) -> Plan:
+        self.k.call(self.subject, self.k.batch.read_namespaced_cron_job, self.cfg.name, self.cfg.namespace)
+        newest = self._newest_success()
+        current = f"newest backup {humanize(self.clock() - newest)} old" if newest else "no successful backup yet"
+        job = f"{self.cfg.name[:36]}-opsbot-{self.clock():%Y%m%d%H%M%S}"
+        return Plan("backup", self.subject, current, f"job {job} from cronjob/{self.cfg.name}", {"job": job})
+
+    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+        cron = self.k.call(self.subject, self.k.batch.read_namespaced_cron_job, self.cfg.name, self.cfg.namespace)
+        template = cron.spec.job_template
+        meta = template.metadata
+        owner = ([{"apiVersion": "batch/v1", "kind": "CronJob", "name": self.cfg.name,
+                   "uid": cron.metadata.uid, "controller": True}] if cron.metadata.uid else [])
+        body = {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": plan.params["job"], "namespace": self.cfg.namespace,
+                         "labels": dict(meta.labels or {}) if meta else {},
+                         "annotations": {**(dict(meta.annotations or {}) if meta else {}),
+                                         "cronjob.kubernetes.io/instantiate": "manual"},
+                         "ownerReferences": owner},
+            "spec": self.k.api.sanitize_for_serialization(template.spec),
+        }
+        try:
+            self.k.call(f"job/{plan.params['job']}", self.k.batch.create_namespaced_job, self.cfg.namespace, body)
+        except AdapterError as exc:
+            return Outcome(False, f"could not create the backup job: {exc}")
+        progress(f"Created job {plan.params['job']} from cronjob/{self.cfg.name}; watching it…")
+        return self._watch(plan.params["job"])
+
+    def _watch(self, name: str) -> Outcome:
+        started = self.monotonic()
+        deadline = started + self.cfg.job_timeout.total_seconds()
+        while True:
+            job = self.k.call(f"job/{name}", self.k.batch.read_namespaced_job, name, self.cfg.namespace)
+            st = job.status
+            conditions = {c.type: c for c in (st.conditions or [])} if st else {}
+            if st and ((st.succeeded or 0) >= 1 or _true(conditions.get("Complete"))):
+                took = humanize(timedelta(seconds=self.monotonic() - started))
+                if st.start_time and st.completion_time:
+                    took = humanize(st.completion_time - st.start_time)
+                return Outcome(True, f"job {name} succeeded in {took}", {"job": name})
+            failed = conditions.get("Failed")
+            if _true(failed):
+                reason = (failed.message or failed.reason or "no reason given") if failed else ""
+                return Outcome(False, f"job {name} failed: {reason[:200]}", {"job": name})
+            if self.monotonic() >= deadline:
+                return Outcome(False, f"job {name} did not finish within {humanize(self.cfg.job_timeout)}",
+                               {"job": name})
+            self.sleep(self.poll_interval_s)
+
+
+def _true(condition: Any) -> bool:
+    return condition is not None and condition.status == "True"
