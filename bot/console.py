@@ -12,8 +12,8 @@ from typing import TextIO
 import commands
 from bot.reply import Actions, Button, CardRef, Context, Divider, Header, Reply, Section
 from bot.runtime import Runtime
-from commands.base import CommandContext
 from commands import cards
+from commands.base import CommandContext
 
 EMOJI = {
     ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪",
