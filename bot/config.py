@@ -200,7 +200,8 @@ class OpsConfig(Strict):
     @model_validator(mode="after")
     def _unique_names(self) -> OpsConfig:
         seen: set[str] = set()
-        for item in (*self.services, *self.databases):
+        items: list[Service | Database] = [*self.services, *self.databases]
+        for item in items:
             if item.name in seen:
                 raise ValueError(f"the name {item.name!r} is used twice (services and databases share names)")
             seen.add(item.name)

@@ -93,22 +93,22 @@ class _Edge:
             log.warning("could not update the %s card %s", ref[0], ref[1], exc_info=True)
 
     def answer(self, reply: Reply) -> None:
-        if reply.card is not None and self.channel_id and self._post_card(reply, reply.card):
+        if reply.card is not None and self.channel_id and self._post_card(reply, reply.card, self.channel_id):
             return
         if self.response_url:
             kind = "ephemeral" if reply.ephemeral else "in_channel"
             responder(self.response_url).send(response_type=kind, replace_original=False, **to_message(reply))
 
-    def _post_card(self, reply: Reply, ref: CardRef) -> bool:
+    def _post_card(self, reply: Reply, ref: CardRef, channel_id: str) -> bool:
         """Post a card with chat.postMessage so its ts is known and it can be updated in place later."""
         try:
-            posted = self.client.chat_postMessage(channel=self.channel_id, **to_message(reply))
+            posted = self.client.chat_postMessage(channel=channel_id, **to_message(reply))
         except SlackApiError as exc:
             log.warning("could not post a %s card in %s (%s); answering via response_url",
                         ref[0], self.channel_id, exc.response.get("error"))
             return False
         if posted.get("ts"):
-            cards.attach(self.rt, ref, str(self.channel_id), str(posted["ts"]))
+            cards.attach(self.rt, ref, channel_id, str(posted["ts"]))
         return True
 
 
