@@ -38,7 +38,8 @@ class Aws:
         """A plain boto3 client for arranging state (what someone else did in the account)."""
         return boto3.client(service, config=Config(retries={"max_attempts": 1}))
 
-    def lambda_function(self, name: str, *, versions: int, alias: str = "live", alias_version: int | None = None) -> None:
+    def lambda_function(self, name: str, *, versions: int, alias: str = "live",
+                        alias_version: int | None = None) -> None:
         iam = self.seed("iam")
         trust = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ' \
                 '"lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'

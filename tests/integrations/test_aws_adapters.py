@@ -75,7 +75,8 @@ def test_lambda_rollback_points_the_alias_at_the_previous_version(aws):
     assert (plan.current, plan.desired) == ("alias live → version 3", "alias live → version 2")
     outcome = target.apply(plan, progress=lambda _: None)
     assert outcome.ok and outcome.summary == "alias live now points at version 2"
-    assert aws.seed("lambda").get_alias(FunctionName="weather-monitor-production", Name="live")["FunctionVersion"] == "2"
+    alias = aws.seed("lambda").get_alias(FunctionName="weather-monitor-production", Name="live")
+    assert alias["FunctionVersion"] == "2"
 
 
 def test_lambda_rollback_to_a_named_version_and_limits(aws):
@@ -141,7 +142,8 @@ def test_rds_snapshot_that_fails_is_reported(aws):
         stub.add_response("create_db_snapshot", {"DBSnapshot": {"DBSnapshotIdentifier": snap, "Status": "creating"}})
         stub.add_response("describe_db_snapshots", {"DBSnapshots": [{"DBSnapshotIdentifier": snap,
                                                                      "Status": "creating"}]})
-        stub.add_response("describe_db_snapshots", {"DBSnapshots": [{"DBSnapshotIdentifier": snap, "Status": "failed"}]})
+        stub.add_response("describe_db_snapshots",
+                          {"DBSnapshots": [{"DBSnapshotIdentifier": snap, "Status": "failed"}]})
         clock = NoWait()
         target.poller = clock.poller()
         outcome = target.apply(Plan("backup", "rds", "", "", {"snapshot": snap}), progress=lambda _: None)
