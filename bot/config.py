@@ -100,8 +100,9 @@ class AwsSettings(Strict):
     profile: str | None = None
     connect_timeout: Duration = timedelta(seconds=2)
     read_timeout: Duration = timedelta(seconds=10)
+    poll_interval: Duration = timedelta(seconds=10)     # how often a backup/rollback in progress is checked
 
-    @field_validator("connect_timeout", "read_timeout")
+    @field_validator("connect_timeout", "read_timeout", "poll_interval")
     @classmethod
     def _sane(cls, value: timedelta) -> timedelta:
         return _bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=2))
@@ -114,8 +115,9 @@ class KubernetesSettings(Strict):
     kubeconfig: str | None = None
     in_cluster: bool = False
     timeout: Duration = timedelta(seconds=5)
+    poll_interval: Duration = timedelta(seconds=2)      # how often a rollout or backup Job in progress is checked
 
-    @field_validator("timeout")
+    @field_validator("timeout", "poll_interval")
     @classmethod
     def _sane(cls, value: timedelta) -> timedelta:
         return _bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=2))

@@ -11,6 +11,7 @@ from bot.clock import Clock, utcnow
 from bot.config import Database, OpsConfig, Service
 from integrations.base import AdapterError, BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
+from integrations.polling import Poller
 from integrations.unavailable import Unavailable
 
 NODES = "kubernetes-nodes"      # the status row for the cluster's nodes
@@ -60,6 +61,14 @@ class _Builder:
         settings = self.config.integrations.kubernetes
         return settings.timeout.total_seconds() if settings else 5.0
 
+    def k8s_poll(self) -> float:
+        settings = self.config.integrations.kubernetes
+        return settings.poll_interval.total_seconds() if settings else 2.0
+
+    def aws_poller(self) -> Poller:
+        settings = self.config.integrations.aws
+        return Poller(interval_s=settings.poll_interval.total_seconds() if settings else 10.0)
+
     def with_k8s(self, make: Callable[[Any], Any]) -> Any:
         api = self.k8s()
         return Unavailable(api, timeout_s=self.k8s_timeout()) if isinstance(api, AdapterError) else make(api)
@@ -74,7 +83,8 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
         from integrations.kubernetes import KubernetesDeployment
 
         cfg = svc.kubernetes
-        dep = b.with_k8s(lambda api: KubernetesDeployment(cfg, api, timeout_s=b.k8s_timeout()))
+        dep = b.with_k8s(lambda api: KubernetesDeployment(cfg, api, timeout_s=b.k8s_timeout(),
+                                                          poll_interval_s=b.k8s_poll()))
         sources.append(dep)
         rollback = dep
         out.scale[svc.name] = dep
@@ -95,13 +105,13 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
     if svc.beanstalk is not None:
         from integrations.aws.beanstalk import BeanstalkEnvironment
 
-        env = BeanstalkEnvironment(svc.beanstalk, b.aws())
+        env = BeanstalkEnvironment(svc.beanstalk, b.aws(), poller=b.aws_poller())
         sources.append(env)
         rollback = rollback or env
     if svc.cloudformation is not None:
         from integrations.aws.cloudformation import CloudFormationStack
 
-        stack = CloudFormationStack(svc.cloudformation, b.aws())
+        stack = CloudFormationStack(svc.cloudformation, b.aws(), poller=b.aws_poller())
         sources.append(stack)
         rollback = rollback or stack
     out.status[svc.name] = tuple(sources)
@@ -115,14 +125,16 @@ def _database(b: _Builder, db: Database, out: _Out) -> None:
     if db.rds is not None:
         from integrations.aws.rds import RdsInstance
 
-        backup = RdsInstance(db.name, db.rds, b.aws(), max_backup_age=db.max_backup_age, clock=b.clock)
+        backup = RdsInstance(db.name, db.rds, b.aws(), max_backup_age=db.max_backup_age, clock=b.clock,
+                             poller=b.aws_poller())
         sources.append(backup)
     if db.kubernetes_cronjob is not None:
         from integrations.kubernetes import KubernetesCronJobBackup
 
         cron = db.kubernetes_cronjob
         job = b.with_k8s(lambda api: KubernetesCronJobBackup(
-            cron, api, timeout_s=b.k8s_timeout(), max_backup_age=db.max_backup_age, clock=b.clock))
+            cron, api, timeout_s=b.k8s_timeout(), max_backup_age=db.max_backup_age, clock=b.clock,
+            poll_interval_s=b.k8s_poll()))
         sources.append(job)
         backup = backup or job
     out.status[db.name] = tuple(sources)
