@@ -2,7 +2,9 @@
 Web API on loopback, local health endpoints, and the bot's runtime wired to them."""
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +31,29 @@ PG_ENV = "OPSBOT_TEST_POSTGRES_URL"
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") == "true" and not os.environ.get(PG_ENV):
         raise pytest.UsageError(f"CI=true requires {PG_ENV}: PostgreSQL tests may not be skipped in CI")
+    _loopback_only()
+
+
+def _loopback_only() -> None:
+    """Fail any test that tries to open a connection beyond this machine's loopback interface."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if not ipaddress.ip_address(host).is_loopback:
+                raise OSError(f"test tried to reach {host}: only loopback is allowed in tests")
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        check(sock, address)
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
