@@ -54,6 +54,8 @@ def make_api_client(settings: cfgs.KubernetesSettings) -> client.ApiClient:
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         where = "in-cluster service account" if settings.in_cluster else (settings.kubeconfig or "kubeconfig")
         raise AccessDeniedError(f"kubernetes: cannot load {where} ({str(exc)[:120]})") from exc
+    # urllib3 would retry a dead connection three times, each up to the timeout: once is enough.
+    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0)
     return client.ApiClient(configuration)
 
 
