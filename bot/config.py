@@ -182,11 +182,71 @@ class Database(Strict):
     max_backup_age: Duration = timedelta(hours=26)
 
 
+SEVERITY = r"^P[1-4]$"
+DEFAULT_SEVERITY_MAP = {"critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
+                        "warning": "P3", "warn": "P3", "minor": "P3", "info": "P4", "low": "P4", "none": "P4"}
+
+
+class SnsSettings(Strict):
+    """CloudWatch alarms via an SNS HTTP(S) subscription."""
+
+    topics: tuple[str, ...] = ()                 # TopicArns we accept (and confirm subscriptions for)
+    cert_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+    cert_scheme: str = Field("https", pattern=r"^https?$")    # tests serve the certificate over http on loopback
+
+    @field_validator("cert_host_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class WebhookSettings(Strict):
+    """The generic JSON webhook: authenticated by a bearer token or an HMAC, both read from the environment."""
+
+    token_env: str | None = None                 # name of the env var holding the bearer token
+    hmac_secret_env: str | None = None           # name of the env var holding the HMAC-SHA256 secret
+
+
+class Route(Strict):
+    """Alerts matching every key of `match` go to `channel`; the first matching route wins."""
+
+    match: dict[str, str] = {}                   # severity / service / source / any label
+    channel: str
+
+
+class AlertSettings(Strict):
+    sns: SnsSettings = SnsSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    severity_map: dict[str, str] = {}            # source severity word -> P1..P4 (added to the defaults)
+    default_severity: str = Field("P3", pattern=SEVERITY)
+    routes: tuple[Route, ...] = ()
+    incident_severities: tuple[str, ...] = ("P1", "P2")   # these open an incident automatically
+
+    @field_validator("severity_map")
+    @classmethod
+    def _p_levels(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k, v in value.items() if not re.match(SEVERITY, v))
+        if bad:
+            raise ValueError(f"map each severity to P1..P4 (bad: {', '.join(bad)})")
+        return {k.lower(): v for k, v in value.items()}
+
+    def severity(self, word: str | None) -> str:
+        if word and re.match(SEVERITY, word.upper()):
+            return word.upper()
+        mapping = {**DEFAULT_SEVERITY_MAP, **self.severity_map}
+        return mapping.get((word or "").lower(), self.default_severity)
+
+
 class OpsConfig(Strict):
     timezone: str = "UTC"
     channels: Channels = Channels()
     permissions: Permissions = Permissions()
     integrations: IntegrationSettings = IntegrationSettings()
+    alerts: AlertSettings = AlertSettings()
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
 

@@ -50,13 +50,22 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # SQLite has no row locks (SELECT … FOR UPDATE is ignored): taking the write lock at BEGIN makes
+    # read-modify-write transactions (alert counts, claims) serialize as they do on PostgreSQL.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None     # let the "begin" hook issue BEGIN IMMEDIATE itself
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")      # readers never wait for the writer (alert storms)
     cursor.close()
 
 

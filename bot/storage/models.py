@@ -116,6 +116,73 @@ class PendingAction(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
 
 
+class AlertStatus(enum.StrEnum):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Alert(Base):
+    """One alarm as people see it: a dedup key's life from first firing to resolution.
+
+    `active_key` equals `dedup_key` while the alert is not resolved and is NULL afterwards; its unique
+    constraint makes "one live alert per key" hold on SQLite and PostgreSQL alike, even under races.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))              # sns | alertmanager | webhook
+    dedup_key: Mapped[str] = mapped_column(String(255), index=True)
+    active_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    service: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text, default="{}")     # JSON: labels, annotations, trigger
+    runbook_url: Mapped[str | None] = mapped_column(String(500))
+    channel: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    silenced_until: Mapped[datetime | None]
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    slack_channel: Mapped[str | None] = mapped_column(String(32))   # the channel id Slack answered with
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class AlertReceipt(Base):
+    """A message id a sender may deliver again (SNS retries reuse MessageId): seen once, processed once."""
+
+    __tablename__ = "alert_receipts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OutboxMessage(Base):
+    """A Slack post or update still to be made for an alert. Pending updates of one alert coalesce:
+    `pending_key` is unique while unsent, so a new change refreshes the same row instead of adding one."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(64), index=True)
+    pending_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    not_before: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
 class Delivery(Base):
     """A Slack request we have accepted; the unique key makes a retried delivery a no-op."""
 

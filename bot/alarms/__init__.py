@@ -1,0 +1,1 @@
+"""Alarms from monitoring systems into Slack: receivers (parse + verify), the pipeline, the alert card."""

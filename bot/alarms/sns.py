@@ -1,0 +1,142 @@
+"""CloudWatch alarms delivered by an SNS HTTP(S) subscription: verify the signature, then parse.
+
+The signature covers a canonical string of the message's fields (AWS: "Verifying the signatures of
+Amazon SNS messages"): SignatureVersion 1 signs it with SHA1, 2 with SHA256, both RSA PKCS#1 v1.5 with
+the key in the certificate at SigningCertURL. That URL must be on an SNS host (the pattern is config,
+so tests can allow loopback); certificates are fetched once and cached.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from bot.alarms.model import AlertEvent, BadPayloadError, text
+from bot.config import Service, SnsSettings
+
+NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
+HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+CLOUDWATCH_STATE = {"ALARM": "firing", "INSUFFICIENT_DATA": "firing", "OK": "resolved"}
+SEVERITY_TAG = re.compile(r"\b(P[1-4])\b")
+CertFetcher = Callable[[str], bytes]
+
+
+def fetch_certificate(url: str) -> bytes:
+    response = httpx.get(url, timeout=5.0)
+    response.raise_for_status()
+    return response.content
+
+
+class CertificateCache:
+    """Signing certificates by URL, fetched at most once each."""
+
+    def __init__(self, fetch: CertFetcher = fetch_certificate) -> None:
+        self._fetch, self._certs, self._lock = fetch, dict[str, x509.Certificate](), threading.Lock()
+
+    def get(self, url: str) -> x509.Certificate:
+        with self._lock:
+            cert = self._certs.get(url)
+        if cert is None:
+            try:
+                cert = x509.load_pem_x509_certificate(self._fetch(url))
+            except (httpx.HTTPError, ValueError) as exc:
+                raise BadPayloadError(f"cannot load the signing certificate ({type(exc).__name__})") from exc
+            with self._lock:
+                self._certs[url] = cert
+        return cert
+
+
+@dataclass(frozen=True, slots=True)
+class SnsMessage:
+    kind: str                          # Notification | SubscriptionConfirmation | UnsubscribeConfirmation
+    events: list[AlertEvent]
+    subscribe_url: str | None = None
+
+
+def string_to_sign(msg: dict[str, Any]) -> bytes:
+    fields = NOTIFICATION_FIELDS if msg.get("Type") == "Notification" else CONFIRMATION_FIELDS
+    return "".join(f"{k}\n{msg[k]}\n" for k in fields if k in msg and msg[k] is not None).encode()
+
+
+def _check_url(url: str, settings: SnsSettings, what: str) -> None:
+    parts = urlparse(url)
+    if parts.scheme != settings.cert_scheme or not re.match(settings.cert_host_pattern, parts.hostname or ""):
+        raise BadPayloadError(f"{what} is not on an allowed SNS host", status=403)
+
+
+def verify(msg: dict[str, Any], settings: SnsSettings, certs: CertificateCache) -> None:
+    """Raise BadPayloadError unless `msg` is signed by SNS for one of our topics."""
+    if msg.get("TopicArn") not in settings.topics:
+        raise BadPayloadError(f"topic {text(msg.get('TopicArn'), 120)} is not in alerts.sns.topics", status=403)
+    algorithm = HASHES.get(str(msg.get("SignatureVersion")))
+    if algorithm is None:
+        raise BadPayloadError("unknown SignatureVersion (expected 1 or 2)")
+    cert_url = str(msg.get("SigningCertURL", ""))
+    _check_url(cert_url, settings, "SigningCertURL")
+    if not urlparse(cert_url).path.endswith(".pem"):
+        raise BadPayloadError("SigningCertURL is not a .pem certificate", status=403)
+    key = certs.get(cert_url).public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise BadPayloadError("the signing certificate has no RSA key", status=403)
+    try:
+        key.verify(base64.b64decode(str(msg.get("Signature", ""))), string_to_sign(msg), padding.PKCS1v15(),
+                   algorithm())
+    except (InvalidSignature, ValueError):
+        raise BadPayloadError("signature does not verify", status=403) from None
+
+
+def parse(body: bytes, settings: SnsSettings, certs: CertificateCache, services: tuple[Service, ...]) -> SnsMessage:
+    try:
+        msg: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadPayloadError("body is not JSON") from None
+    if not isinstance(msg, dict) or msg.get("Type") not in ("Notification", "SubscriptionConfirmation",
+                                                             "UnsubscribeConfirmation"):
+        raise BadPayloadError("not an SNS message (Type missing or unknown)")
+    for required in ("MessageId", "TopicArn", "Message", "Timestamp", "Signature"):
+        if not msg.get(required):
+            raise BadPayloadError(f"SNS message without {required}")
+    verify(msg, settings, certs)
+    if msg["Type"] != "Notification":
+        url = str(msg.get("SubscribeURL", ""))
+        if msg["Type"] == "SubscriptionConfirmation":
+            _check_url(url, settings, "SubscribeURL")
+        return SnsMessage(msg["Type"], [], subscribe_url=url or None)
+    return SnsMessage("Notification", [_event(msg, services)])
+
+
+def _event(msg: dict[str, Any], services: tuple[Service, ...]) -> AlertEvent:
+    receipt = f"sns:{text(msg['MessageId'], 100)}"
+    try:
+        alarm: Any = json.loads(msg["Message"])
+    except ValueError:
+        alarm = None
+    if not isinstance(alarm, dict) or "AlarmName" not in alarm:
+        subject = msg.get("Subject") or text(msg["Message"], 120)
+        return AlertEvent(source="sns", dedup_key=f"sns:{text(msg['MessageId'], 100)}", title=text(subject, 300),
+                          status="firing", reason=text(msg["Message"], 1000), receipt=receipt)
+    name = text(alarm["AlarmName"], 200)
+    state = str(alarm.get("NewStateValue", "ALARM"))
+    tag = SEVERITY_TAG.search(str(alarm.get("AlarmDescription") or ""))
+    trigger = alarm.get("Trigger") if isinstance(alarm.get("Trigger"), dict) else {}
+    details = {"state": state, "region": text(alarm.get("Region"), 40), "account": text(alarm.get("AWSAccountId"), 20),
+               "metric": f"{text(trigger.get('Namespace'), 60)} {text(trigger.get('MetricName'), 60)}".strip()}
+    return AlertEvent(
+        source="sns", dedup_key=f"cw:{text(alarm.get('AlarmArn') or name, 200)}", title=name,
+        status=CLOUDWATCH_STATE.get(state, "firing"), severity=tag.group(1) if tag else None,
+        service=next((s.name for s in services if name in s.alarms), None),
+        reason=text(alarm.get("NewStateReason"), 1000) or None, details={k: v for k, v in details.items() if v},
+        receipt=receipt,
+    )
