@@ -192,7 +192,7 @@ class SnsSettings(Strict):
 
     topics: tuple[str, ...] = ()                 # TopicArns we accept (and confirm subscriptions for)
     cert_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
-    cert_scheme: str = Field("https", pattern=r"^https?$")    # tests serve the certificate over http on loopback
+    cert_scheme: str = Field(default="https", pattern=r"^https?$")    # tests serve the certificate over http on loopback
 
     @field_validator("cert_host_pattern")
     @classmethod
@@ -222,7 +222,7 @@ class AlertSettings(Strict):
     sns: SnsSettings = SnsSettings()
     webhook: WebhookSettings = WebhookSettings()
     severity_map: dict[str, str] = {}            # source severity word -> P1..P4 (added to the defaults)
-    default_severity: str = Field("P3", pattern=SEVERITY)
+    default_severity: str = Field(default="P3", pattern=SEVERITY)
     routes: tuple[Route, ...] = ()
     incident_severities: tuple[str, ...] = ("P1", "P2")   # these open an incident automatically
 

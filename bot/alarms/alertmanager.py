@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.alarms.model import AlertEvent, BadPayloadError, text
+from bot.alarms.model import AlertEvent, BadPayloadError, mapping, text
 
 
 def parse(body: bytes) -> list[AlertEvent]:
@@ -25,8 +25,7 @@ def parse(body: bytes) -> list[AlertEvent]:
 
 
 def _event(alert: dict[str, Any], i: int) -> AlertEvent:
-    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
-    notes = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+    labels, notes = mapping(alert.get("labels")), mapping(alert.get("annotations"))
     fingerprint = alert.get("fingerprint") or labels.get("alertname")
     if not fingerprint:
         raise BadPayloadError(f"alerts[{i}] has neither fingerprint nor labels.alertname")

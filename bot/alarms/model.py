@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class BadPayloadError(Exception):
@@ -33,3 +34,8 @@ def text(value: object, limit: int) -> str:
     """A string field from untrusted JSON, trimmed to `limit`."""
     out = "" if value is None else str(value)
     return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def mapping(value: object) -> dict[str, Any]:
+    """A JSON object field from untrusted input, or {} when it is anything else."""
+    return value if isinstance(value, dict) else {}

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bot.alarms.model import AlertEvent, BadPayloadError, text
+from bot.alarms.model import AlertEvent, BadPayloadError, mapping, text
 from bot.config import Service, SnsSettings
 
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
@@ -130,7 +130,7 @@ def _event(msg: dict[str, Any], services: tuple[Service, ...]) -> AlertEvent:
     name = text(alarm["AlarmName"], 200)
     state = str(alarm.get("NewStateValue", "ALARM"))
     tag = SEVERITY_TAG.search(str(alarm.get("AlarmDescription") or ""))
-    trigger = alarm.get("Trigger") if isinstance(alarm.get("Trigger"), dict) else {}
+    trigger = mapping(alarm.get("Trigger"))
     details = {"state": state, "region": text(alarm.get("Region"), 40), "account": text(alarm.get("AWSAccountId"), 20),
                "metric": f"{text(trigger.get('Namespace'), 60)} {text(trigger.get('MetricName'), 60)}".strip()}
     return AlertEvent(

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.alarms.model import AlertEvent, BadPayloadError, text
+from bot.alarms.model import AlertEvent, BadPayloadError, mapping, text
 
 REQUIRED = ("dedup_key", "title")
 
@@ -56,7 +56,7 @@ def _event(item: Any, i: int) -> AlertEvent:
     status = item.get("status", "firing")
     if status not in ("firing", "resolved"):
         raise BadPayloadError(f"alert {i}: status must be firing or resolved")
-    details = item.get("details") if isinstance(item.get("details"), dict) else {}
+    details = mapping(item.get("details"))
     source = text(item.get("source") or "webhook", 40)
     return AlertEvent(
         source="webhook", dedup_key=f"wh:{source}:{text(item['dedup_key'], 180)}", title=text(item["title"], 300),
