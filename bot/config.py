@@ -192,7 +192,7 @@ class SnsSettings(Strict):
 
     topics: tuple[str, ...] = ()                 # TopicArns we accept (and confirm subscriptions for)
     cert_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
-    cert_scheme: str = Field(default="https", pattern=r"^https?$")    # tests serve the certificate over http on loopback
+    cert_scheme: str = Field(default="https", pattern=r"^https?$")   # http only for loopback tests
 
     @field_validator("cert_host_pattern")
     @classmethod

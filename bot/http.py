@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.alarms.receive import KINDS, MAX_BODY, Receivers
 from bot.runtime import Runtime
 from bot.storage.db import ping
 
@@ -24,8 +27,23 @@ def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -
     return [body]
 
 
-def make_wsgi_app(rt: Runtime, bolt: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def _alerts(receivers: Receivers, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    kind = environ.get("PATH_INFO", "")[len("/alerts/"):]
+    if kind not in KINDS:
+        return _json(start_response, "404 Not Found", {"error": f"alert receivers: {', '.join(KINDS)}"})
+    if environ.get("REQUEST_METHOD") != "POST":
+        return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(min(length, MAX_BODY + 1)) if length else b""
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    status, payload = receivers.handle(kind, body, headers)
+    return _json(start_response, f"{status} {HTTPStatus(status).phrase}", payload)
+
+
+def make_wsgi_app(rt: Runtime, bolt: App, *, receivers: Receivers | None = None
+                  ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = SlackRequestHandler(bolt, path=SLACK_PATH)
+    alerts = receivers or Receivers(rt)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -33,6 +51,8 @@ def make_wsgi_app(rt: Runtime, bolt: App) -> Callable[[dict[str, Any], StartResp
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
             return slack(environ, start_response)
+        if path.startswith("/alerts/"):
+            return _alerts(alerts, environ, start_response)
         if path == "/healthz":
             return _json(start_response, "200 OK", {"status": "ok"})
         if path == "/readyz":
@@ -50,6 +70,12 @@ def make_wsgi_app(rt: Runtime, bolt: App) -> Callable[[dict[str, Any], StartResp
 def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     from waitress import create_server  # type: ignore[import-untyped]
 
+    from bot.slack.client import web_client
+    from bot.slack.outbox import Outbox
+
+    stop = threading.Event()
+    outbox = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False))
+    threading.Thread(target=outbox.run_forever, args=(stop,), name="opsbot-outbox", daemon=True).start()
     server = create_server(make_wsgi_app(rt, bolt), host=host, port=port, threads=16, ident="opsbot")
     actual = getattr(server, "effective_port", port)
     log.info("opsbot listening on http://%s:%s%s", host, actual, SLACK_PATH)
@@ -58,4 +84,5 @@ def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     except KeyboardInterrupt:
         log.info("opsbot stopping")
     finally:
+        stop.set()
         server.close()

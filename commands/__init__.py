@@ -12,7 +12,7 @@ import logging
 from bot import audit, permissions
 from bot.errors import OpsError, UsageError, new_ref
 from bot.reply import CardRef, Reply, code, text_reply
-from commands import backup, confirm, incident, rollback, scale, status
+from commands import alerts, backup, confirm, incident, rollback, scale, status
 from commands import help as help_
 from commands.base import CommandContext, Subcommand, split_args
 from integrations.base import AccessDeniedError, AdapterError, NotPossibleError, TargetNotFoundError, UnreachableError
@@ -22,8 +22,8 @@ _ADAPTER_OUTCOME = {UnreachableError: "unreachable", AccessDeniedError: "access_
                     TargetNotFoundError: "not_found", NotPossibleError: "not_possible"}
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    help_.COMMAND, status.COMMAND, incident.COMMAND, rollback.COMMAND, backup.COMMAND, scale.COMMAND,
-    confirm.CONFIRM, confirm.CANCEL,
+    help_.COMMAND, status.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, rollback.COMMAND, backup.COMMAND,
+    scale.COMMAND, confirm.CONFIRM, confirm.CANCEL,
 )
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 
@@ -32,6 +32,10 @@ _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 BUTTONS: dict[str, tuple[str, str]] = {
     "incident.ack": ("incident ack {value}", "incident"),
     "incident.resolve": ("incident resolve {value}", "incident"),
+    "alert.ack": ("ack {value}", "alert"),
+    "alert.resolve": ("alert resolve {value}", "alert"),
+    "alert.escalate": ("alert escalate {value}", "alert"),
+    "alert.silence": ("alert silence {value} 1h", "alert"),
     "ops.confirm": ("confirm {value}", "action"),
     "ops.cancel": ("cancel {value}", "action"),
 }

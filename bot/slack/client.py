@@ -16,10 +16,12 @@ def _retry_handlers() -> list[RetryHandler]:
     return [RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES), ConnectionErrorRetryHandler()]
 
 
-def web_client(settings: Settings) -> WebClient:
+def web_client(settings: Settings, *, wait_out_rate_limits: bool = True) -> WebClient:
+    """A Web API client. The outbox passes `wait_out_rate_limits=False`: it schedules around a 429 itself
+    instead of sleeping in the call."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S,
-                     retry_handlers=_retry_handlers())
+    handlers: list[RetryHandler] = _retry_handlers() if wait_out_rate_limits else [ConnectionErrorRetryHandler()]
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S, retry_handlers=handlers)
 
 
 def responder(response_url: str) -> WebhookClient:

@@ -134,8 +134,8 @@ def _run_button(rt: Runtime, client: WebClient, body: dict[str, Any]) -> None:
     if reply.outcome not in ("ok", "failed", "cancelled") and edge.response_url:
         # A refusal (not allowed, already done, expired) is for the clicker only.
         responder(edge.response_url).send(response_type="ephemeral", replace_original=False, **to_message(reply))
-    elif clicked[0] == "action":
-        edge.progress(reply.text)
+    elif not reply.ephemeral:
+        edge.progress(reply.text)          # who did what, in the card's thread
     edge.refresh(clicked)
     if reply.refresh is not None and reply.refresh != clicked:
         edge.refresh(reply.refresh)

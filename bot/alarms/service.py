@@ -1,0 +1,124 @@
+"""What people do to an alert: acknowledge, resolve, silence, escalate. Each change queues a card update."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import incidents
+from bot.alarms.pipeline import enqueue
+from bot.errors import ConflictError, NotFoundError
+from bot.storage.models import Alert, AlertStatus, IncidentEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    source: str
+    title: str
+    severity: str
+    status: str
+    service: str | None
+    reason: str | None
+    runbook_url: str | None
+    channel: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    silenced_until: datetime | None
+    incident_id: int | None
+    slack_channel: str | None
+    slack_ts: str | None
+
+
+def record(row: Alert) -> AlertRecord:
+    return AlertRecord(
+        id=row.id, source=row.source, title=row.title, severity=row.severity, status=row.status,
+        service=row.service, reason=row.reason, runbook_url=row.runbook_url, channel=row.channel, count=row.count,
+        first_seen=row.first_seen, last_seen=row.last_seen, acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
+        silenced_until=row.silenced_until, incident_id=row.incident_id, slack_channel=row.slack_channel,
+        slack_ts=row.slack_ts,
+    )
+
+
+def _load(session: Session, alert_id: int) -> Alert:
+    row = session.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).one_or_none()
+    if row is None:
+        raise NotFoundError(f"There is no alert #{alert_id}. `/ops alert list` shows the live ones.")
+    return row
+
+
+def get(*, session: Session, alert_id: int) -> AlertRecord:
+    return record(_load(session, alert_id))
+
+
+def live(*, session: Session, limit: int = 20) -> list[AlertRecord]:
+    stmt = select(Alert).where(Alert.status != AlertStatus.RESOLVED.value).order_by(Alert.severity, Alert.id)
+    return [record(r) for r in session.scalars(stmt.limit(limit))]
+
+
+def acknowledge(*, session: Session, alert_id: int, user: str, at: datetime) -> AlertRecord:
+    row = _load(session, alert_id)
+    if row.status == AlertStatus.RESOLVED:
+        raise ConflictError(f"Alert #{row.id} is already resolved.")
+    if row.status == AlertStatus.ACKNOWLEDGED:
+        raise ConflictError(f"Alert #{row.id} was already acknowledged by <@{row.acknowledged_by}> "
+                            f"at {row.acknowledged_at:%H:%M} UTC.")
+    row.status, row.acknowledged_at, row.acknowledged_by = AlertStatus.ACKNOWLEDGED.value, at, user
+    if row.incident_id is not None:
+        _ack_incident(session, row.incident_id, user, at)
+    enqueue(session, row, at)
+    return record(row)
+
+
+def _ack_incident(session: Session, incident_id: int, user: str, at: datetime) -> None:
+    current = incidents.get(session=session, incident_id=incident_id)
+    if current.status == "open":
+        incidents.acknowledge(session=session, incident_id=incident_id, user=user, at=at)
+
+
+def resolve(*, session: Session, alert_id: int, user: str, at: datetime) -> AlertRecord:
+    row = _load(session, alert_id)
+    if row.status == AlertStatus.RESOLVED:
+        raise ConflictError(f"Alert #{row.id} was already resolved by <@{row.resolved_by}>.")
+    row.status, row.active_key = AlertStatus.RESOLVED.value, None
+    row.resolved_at, row.resolved_by = at, user
+    if row.acknowledged_at is None:
+        row.acknowledged_at, row.acknowledged_by = at, user
+    if row.incident_id is not None:
+        session.add(IncidentEvent(incident_id=row.incident_id, at=at, kind="alert resolved", actor=user,
+                                  note=f"alert #{row.id} resolved by hand"))
+    enqueue(session, row, at)
+    return record(row)
+
+
+def silence(*, session: Session, alert_id: int, user: str, at: datetime, for_: timedelta) -> AlertRecord:
+    """Silence this one alert (not its group): repeats are counted but do not notify until the time passes."""
+    row = _load(session, alert_id)
+    if row.status == AlertStatus.RESOLVED:
+        raise ConflictError(f"Alert #{row.id} is resolved; nothing to silence.")
+    row.silenced_until = at + for_
+    enqueue(session, row, at)
+    return record(row)
+
+
+def escalate(*, session: Session, alert_id: int, user: str, at: datetime) -> AlertRecord:
+    row = _load(session, alert_id)
+    if row.status == AlertStatus.RESOLVED:
+        raise ConflictError(f"Alert #{row.id} is resolved; nothing to escalate.")
+    if row.incident_id is not None:
+        session.add(IncidentEvent(incident_id=row.incident_id, at=at, kind="escalated", actor=user,
+                                  note=f"alert #{row.id} escalated by hand"))
+    return record(row)
+
+
+def attach_message(*, session: Session, alert_id: int, channel: str, ts: str) -> None:
+    row = _load(session, alert_id)
+    row.slack_channel, row.slack_ts = channel, ts
