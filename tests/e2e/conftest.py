@@ -42,6 +42,7 @@ def start_bot(tmp_path: Path, fake_slack, db_url: str) -> Iterator[Callable[...,
         config_path = tmp_path / "ops.yaml"
         config_path.write_text(yaml.safe_dump(config or {"services": []}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_", "DATABASE_"))}
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
         env.update(slack_env(fake_slack, db_url))
         env.update({"OPSBOT_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1", **env_overrides})
         proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", "0"], env=env, cwd=ROOT,
@@ -52,7 +53,7 @@ def start_bot(tmp_path: Path, fake_slack, db_url: str) -> Iterator[Callable[...,
         while time.monotonic() < deadline:
             line = proc.stderr.readline()
             if not line and proc.poll() is not None:
-                raise AssertionError(f"opsbot serve exited with {proc.returncode}")
+                raise AssertionError(f"opsbot serve exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
             match = re.search(r"listening on (http://\S+?)/slack/events", line)
             if match:
                 return BotProcess(proc, match.group(1))
