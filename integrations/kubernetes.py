@@ -72,7 +72,24 @@ def _translated(what: str) -> Iterator[None]:
             raise UnreachableError(f"{what}: cluster did not answer ({exc.reason})") from exc
         raise AdapterError(f"{what}: Kubernetes API answered {exc.status} {exc.reason}") from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise UnreachableError(f"{what}: cluster did not answer ({type(exc).__name__})") from exc
+        raise UnreachableError(f"{what}: cluster did not answer ({_cause(exc)})") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """The useful part of a urllib3 failure: refused, timed out, name not resolved, TLS."""
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        text = str(reason).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name" in text and ("resolve" in text or "known" in text):
+            return "host name does not resolve"
+        return "cannot connect"
+    if isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(reason, urllib3.exceptions.SSLError):
+        return "TLS handshake failed"
+    return type(reason).__name__
 
 
 def _owned_by(obj: Any, kind: str, name: str, uid: str | None = None) -> bool:
@@ -250,12 +267,23 @@ class KubernetesDeployment:
                 return True, state
             if desired == 0 and caught_up and ready == 0:
                 return True, state
+            if _stuck(dep):
+                return False, f"rollout stuck (ProgressDeadlineExceeded): {state}"
             if self.monotonic() >= deadline:
                 return False, f"rollout did not finish within {humanize(self.cfg.rollout_timeout)}: {state}"
             if state != last:
                 progress(f"…{state}")
                 last = state
             self.sleep(self.poll_interval_s)
+
+
+def _stuck(dep: Any) -> bool:
+    """The controller gave up on this rollout (and has seen our change: an old verdict does not count)."""
+    st = dep.status
+    if st is None or (dep.metadata.generation is not None and (st.observed_generation or 0) < dep.metadata.generation):
+        return False
+    return any(c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
+               for c in st.conditions or [])
 
 
 class KubernetesNodes:

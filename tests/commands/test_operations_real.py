@@ -120,7 +120,7 @@ def test_status_with_a_dead_cluster_and_a_healthy_aws_account(make_runtime, run_
     elapsed = time.monotonic() - started
     text = "\n".join(b.text for b in reply.blocks if hasattr(b, "text"))
     assert elapsed < 5, f"status took {elapsed:.1f}s"
-    assert "*backend* — unknown · deployment/web in prod: cluster did not answer" in text
+    assert "*backend* — unknown · deployment/web in prod: cluster did not answer (connection refused)" in text
     assert "*kubernetes-nodes* — unknown · nodes: cluster did not answer" in text
     assert "*weather-monitor* — ok" in text
     assert "lambda: version 2, active" in text and "cloudwatch: 1 alarm(s) OK" in text

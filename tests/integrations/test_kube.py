@@ -237,7 +237,7 @@ def test_unreachable_cluster_fails_fast_with_the_cause(kube):
     target = KubernetesDeployment(DeploymentCfg(deployment="web", namespace="prod"), client.ApiClient(configuration),
                                   timeout_s=1)
     started = time.monotonic()
-    with pytest.raises(UnreachableError, match="cluster did not answer"):
+    with pytest.raises(UnreachableError, match=r"cluster did not answer \(connection refused\)"):
         target.check()
     assert time.monotonic() - started < 2
 
@@ -276,3 +276,15 @@ def test_access_denied(kube):
 def test_missing_kubeconfig_is_a_clear_error(tmp_path):
     with pytest.raises(AccessDeniedError, match="cannot load"):
         make_api_client(KubernetesSettings(kubeconfig=str(tmp_path / "nope"), context="prod"))
+
+
+def test_a_rollout_the_controller_gave_up_on_fails_at_once(kube):
+    kube.seed_deployment(ready=1)
+    kube.set_status("apps/v1/deployments", "prod", "web", {
+        "replicas": 3, "readyReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1,
+        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]})
+    clock = FakeTime()
+    target = deployment(kube, fake_time=clock)
+    outcome = target.apply(target.plan_rollback(), progress=lambda _: None)
+    assert not outcome.ok and outcome.summary == "rollout stuck (ProgressDeadlineExceeded): 1/3 ready"
+    assert clock.sleeps == 0
