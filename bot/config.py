@@ -225,6 +225,7 @@ class AlertSettings(Strict):
     default_severity: str = Field(default="P3", pattern=SEVERITY)
     routes: tuple[Route, ...] = ()
     incident_severities: tuple[str, ...] = ("P1", "P2")   # these open an incident automatically
+    channel_interval: Duration = timedelta(seconds=1)       # Slack allows about one message a second per channel
 
     @field_validator("severity_map")
     @classmethod

@@ -74,7 +74,8 @@ def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     from bot.slack.outbox import Outbox
 
     stop = threading.Event()
-    outbox = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False))
+    outbox = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False),
+                    interval_s=rt.config.alerts.channel_interval.total_seconds())
     threading.Thread(target=outbox.run_forever, args=(stop,), name="opsbot-outbox", daemon=True).start()
     server = create_server(make_wsgi_app(rt, bolt), host=host, port=port, threads=16, ident="opsbot")
     actual = getattr(server, "effective_port", port)

@@ -11,8 +11,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import incidents
@@ -43,16 +45,38 @@ def route(config: OpsConfig, event: AlertEvent, severity: str) -> str:
 
 
 def ingest(rt: Runtime, events: list[AlertEvent]) -> Ingested:
-    accepted, duplicates, ids = 0, 0, []
+    """Store a delivery's events in one transaction (one commit for a batch of 500 is what survives a storm);
+    if it races with another delivery, store them one by one instead."""
+    # Same lock order in every transaction (by key, stable for one key's events): no deadlocks between batches.
+    ordered = sorted(events, key=lambda e: e.dedup_key)
+    try:
+        with session_scope(rt.sessions) as session:
+            now = rt.clock()
+            results: list[int | None] = []
+            for event, times in _runs(ordered):
+                alert_id = _apply(session, rt, event, now, times=times)
+                results += [alert_id] * times
+            return _summarize(results)
+    except (IntegrityError, OperationalError):
+        log.debug("a batch of %d alerts raced; storing them one by one", len(events))
+    return _summarize([_ingest_one(rt, event) for event in ordered])
+
+
+def _runs(events: list[AlertEvent]) -> list[tuple[AlertEvent, int]]:
+    """Collapse back-to-back firings of one key (no receipts to check) into one event applied `times` times."""
+    runs: list[tuple[AlertEvent, int]] = []
     for event in events:
-        alert_id = _ingest_one(rt, event)
-        if alert_id is None:
-            duplicates += 1
+        if runs and event.receipt is None and event.status == "firing" and runs[-1][0] == event:
+            runs[-1] = (event, runs[-1][1] + 1)
         else:
-            accepted += 1
-            if alert_id > 0:
-                ids.append(alert_id)
-    return Ingested(accepted, duplicates, tuple(ids))
+            runs.append((event, 1))
+    return runs
+
+
+def _summarize(results: list[int | None]) -> Ingested:
+    ids = tuple(r for r in results if r)
+    duplicates = sum(1 for r in results if r is None)
+    return Ingested(len(results) - duplicates, duplicates, ids)
 
 
 def _ingest_one(rt: Runtime, event: AlertEvent) -> int | None:
@@ -61,30 +85,48 @@ def _ingest_one(rt: Runtime, event: AlertEvent) -> int | None:
         try:
             with session_scope(rt.sessions) as session:
                 return _apply(session, rt, event, rt.clock())
-        except IntegrityError:
-            # Another request stored the same receipt or dedup key first: re-read and merge into it.
-            log.debug("alert %s raced (attempt %d); retrying", event.dedup_key, attempt + 1)
+        except (IntegrityError, OperationalError) as exc:
+            # Another request stored the same receipt or dedup key first (or PostgreSQL broke a lock
+            # cycle): re-read and merge into it.
+            log.debug("alert %s raced (attempt %d): %s", event.dedup_key, attempt + 1, type(exc).__name__)
     raise RuntimeError(f"alert {event.dedup_key} could not be stored after {ATTEMPTS} attempts")
 
 
-def _apply(session: Session, rt: Runtime, event: AlertEvent, now: datetime) -> int | None:
+def _apply(session: Session, rt: Runtime, event: AlertEvent, now: datetime, *, times: int = 1) -> int | None:
     if event.receipt is not None:
         if session.get(AlertReceipt, event.receipt) is not None:
             return None
         session.add(AlertReceipt(key=event.receipt, received_at=now))
+    if event.status == "firing" and (repeat := _count_repeat(session, event, now, times)) is not None:
+        return repeat
     alert = session.scalars(select(Alert).where(Alert.active_key == event.dedup_key).with_for_update()).one_or_none()
     if alert is None:
         if event.status == "resolved":
             return 0
         alert = _new_alert(session, rt, event, now)
+        alert.count = times
     elif event.status == "resolved":
         _resolve(session, alert, now, by=BOT_ACTOR, why=f"{event.source} reported it resolved")
     else:
-        alert.count += 1
+        alert.count += times
         alert.last_seen = now
         alert.reason = event.reason or alert.reason
     enqueue(session, alert, now)
     return alert.id
+
+
+def _count_repeat(session: Session, event: AlertEvent, now: datetime, times: int) -> int | None:
+    """The hot path of a storm: one atomic UPDATE … RETURNING for repeats of a live alert."""
+    values: dict[str, object] = {"count": Alert.count + times, "last_seen": now}
+    if event.reason:
+        values["reason"] = event.reason
+    row = session.execute(update(Alert).where(Alert.active_key == event.dedup_key).values(**values)
+                          .returning(Alert.id, Alert.channel, Alert.slack_channel)
+                          .execution_options(synchronize_session=False)).first()
+    if row is None:
+        return None
+    _enqueue_ids(session, row.id, row.slack_channel or row.channel, now)
+    return int(row.id)
 
 
 def _new_alert(session: Session, rt: Runtime, event: AlertEvent, now: datetime) -> Alert:
@@ -119,7 +161,14 @@ def _timeline(session: Session, incident_id: int, at: datetime, kind: str, note:
 
 def enqueue(session: Session, alert: Alert, now: datetime) -> None:
     """Queue one delivery of the alert's current state; a delivery already queued covers this change too."""
-    key = f"alert:{alert.id}"
-    if session.scalars(select(OutboxMessage.id).where(OutboxMessage.pending_key == key)).first() is None:
-        session.add(OutboxMessage(alert_id=alert.id, channel=alert.slack_channel or alert.channel, pending_key=key,
-                                  created_at=now, not_before=now, attempts=0))
+    session.flush()
+    _enqueue_ids(session, alert.id, alert.slack_channel or alert.channel, now)
+
+
+def _enqueue_ids(session: Session, alert_id: int, channel: str, now: datetime) -> None:
+    # INSERT … ON CONFLICT DO NOTHING: a concurrent delivery queuing the same alert waits and skips
+    # instead of failing the whole batch on the unique pending_key.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(OutboxMessage).values(
+        alert_id=alert_id, channel=channel, pending_key=f"alert:{alert_id}", created_at=now, not_before=now,
+        attempts=0).on_conflict_do_nothing(index_elements=["pending_key"]))

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.alarms import service
 from bot.runtime import Runtime
@@ -98,22 +100,34 @@ class Outbox:
         self._retry_later(row_id, alert_id, error=str(exc.response.get("error"))[:200], after_s=None)
 
     def _retry_later(self, row_id: int, alert_id: int, *, error: str, after_s: float | None) -> None:
+        """Put a failed row back in the queue (with backoff), unless a newer row for the alert supersedes it."""
         now = self.rt.clock()
         with session_scope(self.rt.sessions) as session:
             row = session.get(OutboxMessage, row_id)
             if row is None:
                 return
-            newer = session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.alert_id == alert_id, OutboxMessage.sent_at.is_(None),
-                OutboxMessage.id != row_id)).first()
             row.attempts += 1
             row.last_error, row.claimed_until = error, None
-            if newer is not None:
-                row.sent_at = now                       # superseded: the newer row renders the latest state
+            row.not_before = now + timedelta(seconds=after_s if after_s is not None
+                                             else min(2 ** row.attempts, MAX_BACKOFF_S))
+            if self._newer_exists(session, row_id, alert_id):
+                row.sent_at = now                          # the newer row renders the latest state
                 return
-            row.pending_key = f"alert:{alert_id}"
-            backoff = after_s if after_s is not None else min(2 ** row.attempts, MAX_BACKOFF_S)
-            row.not_before = now + timedelta(seconds=backoff)
+        try:
+            with session_scope(self.rt.sessions) as session:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                                .values(pending_key=f"alert:{alert_id}").execution_options(synchronize_session=False))
+        except IntegrityError:
+            # A change was queued while we failed: that row carries the latest state; this one is done.
+            with session_scope(self.rt.sessions) as session:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                                .values(sent_at=now).execution_options(synchronize_session=False))
+
+    @staticmethod
+    def _newer_exists(session: Session, row_id: int, alert_id: int) -> bool:
+        return session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.alert_id == alert_id, OutboxMessage.sent_at.is_(None), OutboxMessage.id != row_id)
+        ).first() is not None
 
     def pending(self) -> int:
         with session_scope(self.rt.sessions) as session:

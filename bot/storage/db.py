@@ -46,7 +46,7 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": 5, "check_same_thread": False}
     elif url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 3}
-        kwargs["pool_timeout"] = 5
+        kwargs.update(pool_timeout=5, pool_size=20, max_overflow=10)   # 16 HTTP threads + workers + outbox
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)

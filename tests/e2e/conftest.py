@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,22 @@ ROOT = Path(__file__).parents[2]
 class BotProcess:
     def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
         self.proc, self.url = proc, url
+        self.log: list[str] = []
+        # Keep reading its stderr: a full pipe would block the bot the next time it logs.
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def stop(self) -> str:
+        """Stop the bot and return everything it logged."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._reader.join(5)
+        return "".join(self.log)
 
     def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
         return httpx.post(self.url + "/slack/events", content=body, headers=headers, timeout=10)

@@ -81,8 +81,7 @@ def test_secrets_never_reach_the_log(start_bot, fake_slack):
     body = slash_body("help", response_url=fake_slack.url + "/response/h")
     bot.post(body, signed_headers(body))
     fake_slack.wait_for("/response/h")
-    bot.proc.terminate()
-    _, err = bot.proc.communicate(timeout=10)
+    err = bot.stop()
     assert "xoxb-test-token" not in err and "test-signing-secret" not in err
 
 

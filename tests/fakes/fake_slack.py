@@ -20,6 +20,7 @@ class Call:
     body: dict[str, Any]
     headers: dict[str, str]
     at: float                 # time.monotonic() when received
+    status: int = 200         # what the fake answered (429 when rate-limiting)
 
 
 class FakeSlack:
@@ -43,7 +44,7 @@ class FakeSlack:
                 name = path[5:] if path.startswith("/api/") else path
                 status, payload, headers = fake._answer(name, body)
                 with fake._lock:
-                    fake.calls.append(Call(name, body, dict(self.headers), time.monotonic()))
+                    fake.calls.append(Call(name, body, dict(self.headers), time.monotonic(), status))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for key, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
@@ -91,9 +92,9 @@ class FakeSlack:
             return 200, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}, {}
         return 200, {"ok": True}, {}
 
-    def named(self, name: str) -> list[Call]:
+    def named(self, name: str, *, ok_only: bool = False) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls if c.name == name]
+            return [c for c in self.calls if c.name == name and (c.status == 200 or not ok_only)]
 
     def wait_for(self, predicate: str | Callable[[Call], bool], *, n: int = 1, timeout: float = 5.0) -> list[Call]:
         """Wait until `n` calls match (a name, or a predicate); fail with what was seen at the deadline."""
