@@ -11,7 +11,6 @@ from bot.clock import Clock, utcnow
 from bot.config import Database, OpsConfig, Service
 from integrations.base import AdapterError, BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
-from integrations.polling import Poller
 from integrations.unavailable import Unavailable
 
 NODES = "kubernetes-nodes"      # the status row for the cluster's nodes
@@ -65,9 +64,9 @@ class _Builder:
         settings = self.config.integrations.kubernetes
         return settings.poll_interval.total_seconds() if settings else 2.0
 
-    def aws_poller(self) -> Poller:
+    def aws_poll(self) -> float:
         settings = self.config.integrations.aws
-        return Poller(interval_s=settings.poll_interval.total_seconds() if settings else 10.0)
+        return settings.poll_interval.total_seconds() if settings else 10.0
 
     def with_k8s(self, make: Callable[[Any], Any]) -> Any:
         api = self.k8s()
@@ -105,13 +104,13 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
     if svc.beanstalk is not None:
         from integrations.aws.beanstalk import BeanstalkEnvironment
 
-        env = BeanstalkEnvironment(svc.beanstalk, b.aws(), poller=b.aws_poller())
+        env = BeanstalkEnvironment(svc.beanstalk, b.aws(), poll_interval_s=b.aws_poll())
         sources.append(env)
         rollback = rollback or env
     if svc.cloudformation is not None:
         from integrations.aws.cloudformation import CloudFormationStack
 
-        stack = CloudFormationStack(svc.cloudformation, b.aws(), poller=b.aws_poller())
+        stack = CloudFormationStack(svc.cloudformation, b.aws(), poll_interval_s=b.aws_poll())
         sources.append(stack)
         rollback = rollback or stack
     out.status[svc.name] = tuple(sources)
@@ -126,7 +125,7 @@ def _database(b: _Builder, db: Database, out: _Out) -> None:
         from integrations.aws.rds import RdsInstance
 
         backup = RdsInstance(db.name, db.rds, b.aws(), max_backup_age=db.max_backup_age, clock=b.clock,
-                             poller=b.aws_poller())
+                             poll_interval_s=b.aws_poll())
         sources.append(backup)
     if db.kubernetes_cronjob is not None:
         from integrations.kubernetes import KubernetesCronJobBackup

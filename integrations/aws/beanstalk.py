@@ -1,7 +1,8 @@
 """An Elastic Beanstalk environment: health colour, and rollback to an earlier application version."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot import config as cfgs
@@ -11,13 +12,20 @@ from integrations.aws.errors import translated
 from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress, TargetNotFoundError
 from integrations.polling import Poller
 
-COLOUR = {"Green": Health.OK, "Yellow": Health.DEGRADED, "Red": Health.DOWN, "Grey": Health.UNKNOWN}
+# Grey is "no health data yet" (launching, updating): not proven healthy, so degraded rather than unknown.
+COLOUR = {"Green": Health.OK, "Yellow": Health.DEGRADED, "Red": Health.DOWN, "Grey": Health.DEGRADED}
+SERVING = ("Green", "Yellow")
+GONE = ("Terminating", "Terminated")
 
 
 class BeanstalkEnvironment:
-    def __init__(self, cfg: cfgs.Beanstalk, clients: AwsClients, *, poller: Poller | None = None) -> None:
+    """StatusSource + RollbackTarget: redeploys an earlier application version to the environment."""
+
+    def __init__(self, cfg: cfgs.Beanstalk, clients: AwsClients, *, poll_interval_s: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.clients = cfg, clients
-        self.poller = poller or Poller(interval_s=10.0)
+        self.poller = Poller(interval_s=poll_interval_s, sleep=sleep, monotonic=monotonic)
         self.subject = f"beanstalk {cfg.environment}"
 
     @property
@@ -29,59 +37,89 @@ class BeanstalkEnvironment:
 
     def _environment(self) -> dict[str, Any]:
         with translated(self.subject):
-            found = self._client().describe_environments(ApplicationName=self.cfg.application,
+            found = self._client().describe_environments(ApplicationName=self.cfg.application, IncludeDeleted=False,
                                                          EnvironmentNames=[self.cfg.environment])["Environments"]
-        live = [e for e in found if e.get("Status") != "Terminated"]
+        # Filter again here: not every endpoint applies the filters (moto returns every environment).
+        live = [e for e in found if e.get("EnvironmentName") == self.cfg.environment
+                and e.get("ApplicationName") == self.cfg.application and e.get("Status") not in GONE]
         if not live:
             raise TargetNotFoundError(f"{self.subject}: not found in application {self.cfg.application}")
         return dict(live[0])
 
     def check(self) -> Sequence[Finding]:
         env = self._environment()
-        colour, status = env.get("Health", "Grey"), env.get("Status", "?")
-        health = COLOUR.get(colour, Health.UNKNOWN)
-        if status != "Ready" and health is Health.OK:
+        health = COLOUR.get(env.get("Health", ""), Health.DEGRADED)
+        if env.get("Status") != "Ready" and health is Health.OK:
             health = Health.DEGRADED
-        return [Finding("beanstalk", self.subject, health,
-                        f"{colour}, {status}, version {env.get('VersionLabel', '?')}")]
+        return [Finding("beanstalk", self.subject, health, _state(env))]
 
-    def _versions(self) -> list[str]:
+    def _versions(self) -> list[dict[str, Any]]:
+        """The application's versions, oldest first."""
         with translated(self.subject):
-            found = self._client().describe_application_versions(ApplicationName=self.cfg.application)
-        ordered = sorted(found["ApplicationVersions"], key=lambda v: v["DateCreated"])
-        return [str(v["VersionLabel"]) for v in ordered]
+            pages = self._client().get_paginator("describe_application_versions").paginate(
+                ApplicationName=self.cfg.application)
+            found = [dict(v) for page in pages for v in page["ApplicationVersions"]]
+        return sorted(found, key=lambda v: v["DateCreated"])
 
     def plan_rollback(self, *, to: str | None = None) -> Plan:
         current = str(self._environment().get("VersionLabel", ""))
         versions = self._versions()
-        if to is not None:
-            if to not in versions:
-                raise TargetNotFoundError(f"{self.subject}: no application version {to[:40]}")
-            if to == current:
-                raise NotPossibleError(f"{self.subject} already runs version {current}")
-            target = to
-        else:
-            earlier = versions[: versions.index(current)] if current in versions else []
-            if not earlier:
-                raise NotPossibleError(f"{self.subject}: no application version before {current} to roll back to")
-            target = earlier[-1]
+        target = self._named(to, current, versions) if to is not None else self._previous(current, versions)
         return Plan("rollback", self.subject, f"version {current}", f"version {target}",
                     {"from_version": current, "to_version": target})
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
-        if str(self._environment().get("VersionLabel")) != plan.params["from_version"]:
-            return Outcome(False, f"{self.subject} changed version since the plan; nothing was done")
-        with translated(self.subject):
-            self._client().update_environment(EnvironmentName=self.cfg.environment,
-                                              VersionLabel=plan.params["to_version"])
-        progress(f"Deploying version {plan.params['to_version']} to {self.cfg.environment}; waiting for Ready…")
-        env = self.poller.until(self._ready, timeout_s=self.cfg.update_timeout.total_seconds())
-        if env is None:
-            return Outcome(False, f"{self.subject} not Ready within {humanize(self.cfg.update_timeout)}")
-        colour = env.get("Health", "Grey")
-        ok = env.get("VersionLabel") == plan.params["to_version"] and colour in ("Green", "Yellow")
-        return Outcome(ok, f"{self.subject} runs version {env.get('VersionLabel')}, health {colour}")
+    def _named(self, to: str, current: str, versions: list[dict[str, Any]]) -> str:
+        if to not in [v["VersionLabel"] for v in versions]:
+            raise TargetNotFoundError(f"{self.subject}: application {self.cfg.application} has no version {to[:60]}")
+        if to == current:
+            raise NotPossibleError(f"{self.subject} already runs version {current}")
+        return to
 
-    def _ready(self) -> dict[str, Any] | None:
+    def _previous(self, current: str, versions: list[dict[str, Any]]) -> str:
+        labels = [v["VersionLabel"] for v in versions]
+        if current not in labels:
+            raise NotPossibleError(f"{self.subject} runs version {current}, which the application no longer lists: "
+                                   "name the version to roll back to")
+        earlier = [v for v in versions[: labels.index(current)] if v.get("Status") != "FAILED"]
+        if not earlier:
+            raise NotPossibleError(f"{self.subject}: no application version before {current} to roll back to")
+        return str(earlier[-1]["VersionLabel"])
+
+    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
         env = self._environment()
-        return env if env.get("Status") == "Ready" else None
+        if str(env.get("VersionLabel")) != plan.params["from_version"]:
+            return Outcome(False, f"{self.subject} runs version {env.get('VersionLabel')} now, not "
+                                  f"{plan.params['from_version']} as planned; nothing was done")
+        if env.get("Status") != "Ready":
+            return Outcome(False, f"{self.subject} is {env.get('Status')}, not Ready; nothing was done")
+        wanted = plan.params["to_version"]
+        with translated(self.subject):
+            self._client().update_environment(EnvironmentName=self.cfg.environment, VersionLabel=wanted)
+        progress(f"Deploying version {wanted} to {self.cfg.environment}; waiting until it is Ready…")
+        return self._wait_for(wanted)
+
+    def _wait_for(self, wanted: str) -> Outcome:
+        last: dict[str, Any] = {}
+        moved = False
+
+        def settled() -> dict[str, Any] | None:
+            nonlocal last, moved
+            last = self._environment()
+            moved = moved or last.get("Status") != "Ready"
+            landed = last.get("VersionLabel") == wanted and last.get("Health") in SERVING
+            gave_up = moved and last.get("VersionLabel") != wanted      # Ready again, on another version
+            return last if last.get("Status") == "Ready" and (landed or gave_up) else None
+
+        final = self.poller.until(settled, timeout_s=self.cfg.update_timeout.total_seconds())
+        if final is None:
+            return Outcome(False, f"{self.subject} not Ready and healthy on version {wanted} within "
+                                  f"{humanize(self.cfg.update_timeout)}; now {_state(last)}")
+        if final.get("VersionLabel") != wanted:
+            return Outcome(False, f"{self.subject} did not take version {wanted}; now {_state(final)}")
+        return Outcome(True, f"{self.subject} runs version {wanted}, health {final.get('Health')}",
+                       {"environment": self.cfg.environment, "version": wanted})
+
+
+def _state(env: dict[str, Any]) -> str:
+    """'Green, Ready, version v42'."""
+    return f"{env.get('Health', 'Grey')}, {env.get('Status', '?')}, version {env.get('VersionLabel', '?')}"

@@ -1,7 +1,8 @@
 """A CloudFormation stack: its status, and rollback or cancel as its state allows."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot import config as cfgs
@@ -11,14 +12,14 @@ from integrations.aws.errors import translated
 from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress
 from integrations.polling import Poller
 
-# stack state -> (API call, what it does, in words)
+# stack state -> (API call, what it does, in words). CREATE_FAILED is left out on purpose: rolling back a
+# stack that never had a good state deletes its resources, which is not what an on-call rollback means.
 ACTIONS = {
-    "UPDATE_IN_PROGRESS": ("cancel_update_stack", "cancel the update; it rolls back to the last good state"),
+    "UPDATE_IN_PROGRESS": ("cancel_update_stack", "cancel the update and roll back to the last good state"),
     "UPDATE_FAILED": ("rollback_stack", "roll back to the last good state"),
-    "CREATE_FAILED": ("rollback_stack", "roll back the failed create"),
     "UPDATE_ROLLBACK_FAILED": ("continue_update_rollback", "continue the rollback that got stuck"),
 }
-GOOD_ENDS = {"UPDATE_ROLLBACK_COMPLETE", "ROLLBACK_COMPLETE", "UPDATE_COMPLETE", "CREATE_COMPLETE"}
+ROLLED_BACK = "UPDATE_ROLLBACK_COMPLETE"
 
 
 def health_of(status: str) -> Health:
@@ -30,9 +31,13 @@ def health_of(status: str) -> Health:
 
 
 class CloudFormationStack:
-    def __init__(self, cfg: cfgs.CloudFormation, clients: AwsClients, *, poller: Poller | None = None) -> None:
+    """StatusSource + RollbackTarget: what "roll back" means depends on the state the stack is in."""
+
+    def __init__(self, cfg: cfgs.CloudFormation, clients: AwsClients, *, poll_interval_s: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.clients = cfg, clients
-        self.poller = poller or Poller(interval_s=10.0)
+        self.poller = Poller(interval_s=poll_interval_s, sleep=sleep, monotonic=monotonic)
         self.subject = f"stack {cfg.stack}"
 
     @property
@@ -52,27 +57,38 @@ class CloudFormationStack:
 
     def plan_rollback(self, *, to: str | None = None) -> Plan:
         if to is not None:
-            raise NotPossibleError(f"{self.subject}: CloudFormation rolls back to its last good state; `to` is not "
-                                   "supported (deploy that template instead)")
+            raise NotPossibleError(f"{self.subject}: CloudFormation rolls back to its last good state only; "
+                                   "to go to a given release, deploy that template")
         status = self._status()
+        if status.endswith("_COMPLETE"):
+            raise NotPossibleError(f"stack is {status}: nothing to roll back; redeploy the previous template instead")
         if status not in ACTIONS:
-            raise NotPossibleError(f"{self.subject} is {status}: nothing to roll back; "
-                                   "redeploy the previous template instead")
+            raise NotPossibleError(f"stack is {status}: no rollback from this state; wait for it to settle "
+                                   "or fix it in the CloudFormation console")
         call, words = ACTIONS[status]
         return Plan("rollback", self.subject, status, words, {"from_status": status, "call": call})
 
     def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+        before = plan.params["from_status"]
         status = self._status()
-        if status != plan.params["from_status"]:
-            return Outcome(False, f"{self.subject} is now {status}, not {plan.params['from_status']}; nothing was done")
+        if status != before:
+            return Outcome(False, f"{self.subject} is now {status}, not {before}; nothing was done")
         with translated(self.subject):
-            getattr(self._client(), plan.params["call"])(StackName=self.cfg.stack)
+            getattr(self._client(), ACTIONS[before][0])(StackName=self.cfg.stack)
         progress(f"Asked CloudFormation to {plan.desired} ({self.cfg.stack}); waiting…")
-        final = self.poller.until(self._settled, timeout_s=self.cfg.update_timeout.total_seconds())
-        if final is None:
-            return Outcome(False, f"{self.subject} still in progress after {humanize(self.cfg.update_timeout)}")
-        return Outcome(final in GOOD_ENDS, f"{self.subject} is {final}")
+        return self._wait(before)
 
-    def _settled(self) -> str | None:
-        status = self._status()
-        return None if status.endswith("_IN_PROGRESS") else status
+    def _wait(self, before: str) -> Outcome:
+        last, moved = before, False
+
+        def settled() -> str | None:
+            # Right after the call the stack can still show its old state: that is not the end.
+            nonlocal last, moved
+            last = self._status()
+            moved = moved or last != before
+            return None if last.endswith("_IN_PROGRESS") or not moved else last
+
+        final = self.poller.until(settled, timeout_s=self.cfg.update_timeout.total_seconds())
+        if final is None:
+            return Outcome(False, f"{self.subject} still {last} after {humanize(self.cfg.update_timeout)}")
+        return Outcome(final == ROLLED_BACK, f"{self.subject} is {final}", {"stack": self.cfg.stack, "status": final})

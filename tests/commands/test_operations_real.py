@@ -7,8 +7,8 @@ import yaml
 from sqlalchemy import select
 
 from bot.storage.models import PendingAction
+from tests.fakes.aws import aws, moto_server  # noqa: F401  (fixtures)
 from tests.fakes.kube import closed_port_url, kube  # noqa: F401  (fixture)
-from tests.fakes.moto_aws import aws, moto_url  # noqa: F401  (fixtures)
 from tests.waiting import wait_until
 
 
