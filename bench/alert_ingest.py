@@ -37,7 +37,8 @@ def run(db_url: str, n: int, keys: int) -> None:
 
     fake = FakeSlack()
     os.environ["OPSBOT_BENCH_TOKEN"] = TOKEN
-    config = parse_config({"channels": {"alerts": "C0BENCH"}, "alerts": {"webhook": {"token_env": "OPSBOT_BENCH_TOKEN"}}})
+    config = parse_config({"channels": {"alerts": "C0BENCH"},
+                           "alerts": {"webhook": {"token_env": "OPSBOT_BENCH_TOKEN"}}})
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "s",
                                   "SLACK_API_URL": fake.api_url, "DATABASE_URL": db_url})
     rt = build_runtime(settings, config)
