@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -242,12 +242,42 @@ class AlertSettings(Strict):
         return mapping.get((word or "").lower(), self.default_severity)
 
 
+class Rotation(Strict):
+    """A rotation hands over at `start` (local wall-clock time in `timezone`) and then every `every`,
+    going through `members` in order. Wall-clock: a 09:00 hand-over stays at 09:00 across DST."""
+
+    name: str = Field(pattern=SERVICE_NAME)
+    members: tuple[str, ...] = Field(min_length=1)
+    start: datetime                              # naive local time of the first hand-over, e.g. 2026-11-02 09:00
+    every: Duration = timedelta(weeks=1)
+    timezone: str | None = None                  # default: the config's timezone
+
+    @field_validator("start")
+    @classmethod
+    def _naive(cls, value: datetime) -> datetime:
+        if value.tzinfo is not None:
+            raise ValueError("write the local time without an offset; the rotation's timezone applies")
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _whole_hours(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1):
+            raise ValueError("hand-overs at least an hour apart")
+        return value
+
+
+class Oncall(Strict):
+    rotations: tuple[Rotation, ...] = ()
+
+
 class OpsConfig(Strict):
     timezone: str = "UTC"
     channels: Channels = Channels()
     permissions: Permissions = Permissions()
     integrations: IntegrationSettings = IntegrationSettings()
     alerts: AlertSettings = AlertSettings()
+    oncall: Oncall = Oncall()
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
 

@@ -16,10 +16,13 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
+import commands
 from bot.config import parse_config
+from bot.reply import Reply
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.storage.models import Base
+from commands.base import CommandContext
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.health_targets import HealthTargets
 from tests.slackreq import SECRET
@@ -166,3 +169,15 @@ def work_pool() -> Iterator[ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(8, thread_name_prefix="test-work")
     yield pool
     pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def run_ops() -> Callable[..., Reply]:
+    """Run one `/ops` command line the way both transports do (commands.execute)."""
+
+    def run(rt: Runtime, text: str, *, user: str = "U0ALICE", progress: list[str] | None = None) -> Reply:
+        sink = progress if progress is not None else []
+        ctx = CommandContext(rt=rt, user_id=user, channel_id="C0ONCALL", progress=sink.append)
+        return commands.execute(ctx, text, source="test")
+
+    return run

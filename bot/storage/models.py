@@ -183,6 +183,20 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
 
 
+class OncallOverride(Base):
+    """Someone covers a rotation for a while (`/ops oncall override`); the newest covering override wins."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rotation: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
 class Delivery(Base):
     """A Slack request we have accepted; the unique key makes a retried delivery a no-op."""
 
