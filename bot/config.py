@@ -218,6 +218,30 @@ class Route(Strict):
     channel: str
 
 
+class EscalationStep(Strict):
+    """`after` is measured from when the alert first fired; `notify` is `oncall` (the first rotation's
+    person, or `oncall:<rotation>`) or Slack user IDs."""
+
+    after: Duration
+    notify: tuple[str, ...]
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _listify(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+
+class EscalationPolicy(Strict):
+    steps: tuple[EscalationStep, ...] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _in_order(cls, value: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
+        if [s.after for s in value] != sorted(s.after for s in value):
+            raise ValueError("steps must be in order of `after`")
+        return value
+
+
 class AlertSettings(Strict):
     sns: SnsSettings = SnsSettings()
     webhook: WebhookSettings = WebhookSettings()
@@ -226,6 +250,15 @@ class AlertSettings(Strict):
     routes: tuple[Route, ...] = ()
     incident_severities: tuple[str, ...] = ("P1", "P2")   # these open an incident automatically
     channel_interval: Duration = timedelta(seconds=1)       # Slack allows about one message a second per channel
+    escalation: dict[str, EscalationPolicy] = {}            # P1..P4 -> steps while nobody acknowledges
+
+    @field_validator("escalation")
+    @classmethod
+    def _severity_keys(cls, value: dict[str, EscalationPolicy]) -> dict[str, EscalationPolicy]:
+        bad = sorted(k for k in value if not re.match(SEVERITY, k))
+        if bad:
+            raise ValueError(f"escalation policies are per severity P1..P4 (bad: {', '.join(bad)})")
+        return value
 
     @field_validator("severity_map")
     @classmethod

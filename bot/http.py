@@ -71,12 +71,15 @@ def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     from waitress import create_server  # type: ignore[import-untyped]
 
     from bot.slack.client import web_client
+    from bot.slack.escalator import Escalator
     from bot.slack.outbox import Outbox
 
     stop = threading.Event()
     outbox = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False),
                     interval_s=rt.config.alerts.channel_interval.total_seconds())
     threading.Thread(target=outbox.run_forever, args=(stop,), name="opsbot-outbox", daemon=True).start()
+    escalator = Escalator(rt, web_client(rt.settings))
+    threading.Thread(target=escalator.run_forever, args=(stop,), name="opsbot-escalator", daemon=True).start()
     server = create_server(make_wsgi_app(rt, bolt), host=host, port=port, threads=16, ident="opsbot")
     actual = getattr(server, "effective_port", port)
     log.info("opsbot listening on http://%s:%s%s", host, actual, SLACK_PATH)

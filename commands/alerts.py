@@ -57,6 +57,9 @@ def _footer(a: AlertRecord, now: datetime) -> str:
         parts.append(f"resolved by <@{a.resolved_by}> after {humanize(a.resolved_at - a.first_seen)}")
     if a.silenced_until and a.silenced_until > now and a.status != "resolved":
         parts.append(f"silenced until {a.silenced_until:%H:%M} UTC")
+    if a.escalated_to and a.status == "firing":
+        who = " ".join(f"<@{u}>" for u in a.escalated_to.split())
+        parts.append(f"escalated (step {a.escalation_step}) to {who}")
     if a.incident_id:
         parts.append(f"incident #{a.incident_id}")
     return " · ".join(parts)

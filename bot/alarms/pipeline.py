@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import incidents
+from bot.alarms.escalation import first_due
 from bot.alarms.model import AlertEvent
 from bot.config import OpsConfig
 from bot.runtime import Runtime
@@ -136,6 +137,7 @@ def _new_alert(session: Session, rt: Runtime, event: AlertEvent, now: datetime) 
         severity=severity, status=AlertStatus.FIRING.value, service=event.service, reason=event.reason,
         details=json.dumps(dict(event.details), sort_keys=True), runbook_url=event.runbook_url,
         channel=route(rt.config, event, severity), count=1, first_seen=now, last_seen=now,
+        escalation_step=0, next_escalation_at=first_due(rt.config.alerts, severity, now),
     )
     session.add(alert)
     session.flush()
@@ -148,7 +150,7 @@ def _new_alert(session: Session, rt: Runtime, event: AlertEvent, now: datetime) 
 
 
 def _resolve(session: Session, alert: Alert, now: datetime, *, by: str, why: str) -> None:
-    alert.status, alert.active_key = AlertStatus.RESOLVED.value, None
+    alert.status, alert.active_key, alert.next_escalation_at = AlertStatus.RESOLVED.value, None, None
     alert.resolved_at, alert.resolved_by, alert.last_seen = now, by, now
     if alert.incident_id is not None:
         _timeline(session, alert.incident_id, now, "alert resolved", why)

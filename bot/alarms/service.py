@@ -32,6 +32,8 @@ class AlertRecord:
     resolved_at: datetime | None
     resolved_by: str | None
     silenced_until: datetime | None
+    escalation_step: int
+    escalated_to: str | None
     incident_id: int | None
     slack_channel: str | None
     slack_ts: str | None
@@ -43,7 +45,8 @@ def record(row: Alert) -> AlertRecord:
         service=row.service, reason=row.reason, runbook_url=row.runbook_url, channel=row.channel, count=row.count,
         first_seen=row.first_seen, last_seen=row.last_seen, acknowledged_at=row.acknowledged_at,
         acknowledged_by=row.acknowledged_by, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
-        silenced_until=row.silenced_until, incident_id=row.incident_id, slack_channel=row.slack_channel,
+        silenced_until=row.silenced_until, escalation_step=row.escalation_step, escalated_to=row.escalated_to,
+        incident_id=row.incident_id, slack_channel=row.slack_channel,
         slack_ts=row.slack_ts,
     )
 
@@ -72,6 +75,7 @@ def acknowledge(*, session: Session, alert_id: int, user: str, at: datetime) -> 
         raise ConflictError(f"Alert #{row.id} was already acknowledged by <@{row.acknowledged_by}> "
                             f"at {row.acknowledged_at:%H:%M} UTC.")
     row.status, row.acknowledged_at, row.acknowledged_by = AlertStatus.ACKNOWLEDGED.value, at, user
+    row.next_escalation_at = None
     if row.incident_id is not None:
         _ack_incident(session, row.incident_id, user, at)
     enqueue(session, row, at)
@@ -88,7 +92,7 @@ def resolve(*, session: Session, alert_id: int, user: str, at: datetime) -> Aler
     row = _load(session, alert_id)
     if row.status == AlertStatus.RESOLVED:
         raise ConflictError(f"Alert #{row.id} was already resolved by <@{row.resolved_by}>.")
-    row.status, row.active_key = AlertStatus.RESOLVED.value, None
+    row.status, row.active_key, row.next_escalation_at = AlertStatus.RESOLVED.value, None, None
     row.resolved_at, row.resolved_by = at, user
     if row.acknowledged_at is None:
         row.acknowledged_at, row.acknowledged_by = at, user
@@ -116,6 +120,8 @@ def escalate(*, session: Session, alert_id: int, user: str, at: datetime) -> Ale
     if row.incident_id is not None:
         session.add(IncidentEvent(incident_id=row.incident_id, at=at, kind="escalated", actor=user,
                                   note=f"alert #{row.id} escalated by hand"))
+    if row.status == AlertStatus.FIRING:
+        row.next_escalation_at = at          # the escalator takes the next step of the policy now
     return record(row)
 
 

@@ -152,6 +152,9 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     silenced_until: Mapped[datetime | None]
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)     # steps already taken
+    next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)   # NULL: nothing more to do
+    escalated_to: Mapped[str | None] = mapped_column(String(200))
     slack_channel: Mapped[str | None] = mapped_column(String(32))   # the channel id Slack answered with
     slack_ts: Mapped[str | None] = mapped_column(String(32))
 

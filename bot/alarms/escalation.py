@@ -1,0 +1,76 @@
+"""Escalation while nobody acknowledges: the state is two columns on the alert, the step is a compare-and-set.
+
+`next_escalation_at` says when the next step is due (NULL: nothing to do); taking step N is
+`UPDATE … SET escalation_step = N + 1 WHERE escalation_step = N AND status = 'firing'`, so a restart,
+a second replica or a retried pass can never take the same step twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.alarms import overrides
+from bot.alarms.oncall import on_call
+from bot.config import AlertSettings, EscalationPolicy, OpsConfig
+from bot.storage.models import Alert, AlertStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    alert_id: int
+    step: int                    # 1-based: the step just taken
+    of: int
+    users: tuple[str, ...]
+
+
+def first_due(settings: AlertSettings, severity: str, first_seen: datetime) -> datetime | None:
+    policy = settings.escalation.get(severity)
+    return first_seen + policy.steps[0].after if policy else None
+
+
+def due(*, session: Session, now: datetime) -> list[tuple[int, int]]:
+    """(alert id, steps taken) of firing alerts whose next step is due."""
+    rows = session.execute(select(Alert.id, Alert.escalation_step).where(
+        Alert.status == AlertStatus.FIRING.value, Alert.next_escalation_at <= now).order_by(Alert.id))
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def take_step(*, session: Session, config: OpsConfig, alert_id: int, taken: int, now: datetime) -> Escalation | None:
+    """Take step `taken + 1` of the alert's policy, exactly once; None if someone else did, or nothing is left."""
+    alert = session.get(Alert, alert_id)
+    policy = config.alerts.escalation.get(alert.severity) if alert else None
+    if alert is None or policy is None or taken >= len(policy.steps):
+        session.execute(update(Alert).where(Alert.id == alert_id, Alert.escalation_step == taken)
+                        .values(next_escalation_at=None).execution_options(synchronize_session=False))
+        return None
+    users = resolve_targets(session=session, config=config, notify=policy.steps[taken].notify, now=now)
+    following = _next_at(policy, taken + 1, alert.first_seen)
+    claimed = session.execute(
+        update(Alert).where(Alert.id == alert_id, Alert.escalation_step == taken,
+                            Alert.status == AlertStatus.FIRING.value)
+        .values(escalation_step=taken + 1, next_escalation_at=following, escalated_to=" ".join(users))
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return Escalation(alert_id, taken + 1, len(policy.steps), users)
+
+
+def _next_at(policy: EscalationPolicy, index: int, first_seen: datetime) -> datetime | None:
+    return first_seen + policy.steps[index].after if index < len(policy.steps) else None
+
+
+def resolve_targets(*, session: Session, config: OpsConfig, notify: tuple[str, ...], now: datetime) -> tuple[str, ...]:
+    users: list[str] = []
+    for target in notify:
+        if target == "oncall" or target.startswith("oncall:"):
+            name = target.partition(":")[2]
+            rotation = next((r for r in config.oncall.rotations if not name or r.name == name), None)
+            if rotation is not None:
+                known = overrides.relevant(session=session, rotation=rotation.name, at=now)
+                users.append(on_call(rotation, known, now, default_tz=config.timezone).user_id)
+        else:
+            users.append(target)
+    return tuple(dict.fromkeys(users))

@@ -1,0 +1,118 @@
+"""An unacknowledged alert escalates at its deadline exactly once: across passes, restarts and replicas."""
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.alarms.model import AlertEvent
+from bot.alarms.pipeline import ingest
+from bot.config import parse_config
+from bot.runtime import build_runtime
+from bot.settings import Settings
+from bot.slack.client import web_client
+from bot.slack.escalator import Escalator
+from bot.storage.models import Alert, IncidentEvent
+from tests.conftest import slack_env
+
+CONFIG = {
+    "channels": {"alerts": "C0ALERTS"},
+    "oncall": {"rotations": [{"name": "primary", "members": ["U0ALICE", "U0BOB"], "start": "2026-11-16 09:00"}]},
+    "alerts": {"escalation": {"P1": {"steps": [{"after": "5m", "notify": "oncall"},
+                                              {"after": "15m", "notify": ["U0LEAD"]},
+                                              {"after": "1h", "notify": ["U0MANAGER"]}]}}},
+}
+FIRED = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)     # Monday 03:00 UTC: Alice's week (hand-over Mondays 09:00)
+
+
+def p1(key="api-down"):
+    return AlertEvent(source="webhook", dedup_key=key, title="API down", status="firing", severity="critical")
+
+
+@pytest.fixture
+def escalating(make_runtime, fake_slack, clock):
+    clock.now = FIRED
+    rt = make_runtime(CONFIG, fake=fake_slack)
+    ingest(rt, [p1()])
+    return rt, Escalator(rt, web_client(rt.settings))
+
+
+def dms(fake_slack):
+    return [c.body["channel"] for c in fake_slack.named("chat.postMessage") if str(c.body["channel"]).startswith("U")]
+
+
+def test_nothing_before_the_deadline_then_one_step_at_it(escalating, fake_slack, clock):
+    rt, escalator = escalating
+    clock.advance(minutes=4, seconds=59)
+    assert escalator.run_once() == []
+    clock.advance(seconds=1)
+    [step] = escalator.run_once()
+    assert (step.step, step.of, step.users) == (1, 3, ("U0ALICE",))
+    assert escalator.run_once() == []                        # a second pass at the same time: nothing
+    assert dms(fake_slack) == ["U0ALICE"]
+    dm = fake_slack.named("chat.postMessage")[0].body["text"]
+    assert "has not been acknowledged after 5m (escalation step 1 of 3)" in dm
+    clock.advance(minutes=10)
+    assert [s.users for s in escalator.run_once()] == [("U0LEAD",)]
+    with rt.sessions() as s:
+        alert = s.scalars(select(Alert)).one()
+        kinds = [e.kind for e in s.scalars(select(IncidentEvent))]
+    assert (alert.escalation_step, alert.escalated_to) == (2, "U0LEAD") and kinds.count("escalated") == 2
+
+
+def test_acknowledging_stops_escalation(escalating, run_ops, fake_slack, clock):
+    rt, escalator = escalating
+    run_ops(rt, "ack 1", user="U0ALICE")
+    clock.advance(hours=2)
+    assert escalator.run_once() == [] and dms(fake_slack) == []
+
+
+def test_a_restart_does_not_repeat_a_step(escalating, fake_slack, clock, db_url):
+    rt, escalator = escalating
+    clock.advance(minutes=6)
+    assert len(escalator.run_once()) == 1
+    restarted = build_runtime(Settings.from_env(slack_env(fake_slack, db_url)), parse_config(CONFIG), clock=clock)
+    try:
+        assert Escalator(restarted, web_client(restarted.settings)).run_once() == []
+    finally:
+        restarted.engine.dispose()
+    assert dms(fake_slack) == ["U0ALICE"]
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_postgres_take_each_step_once(postgres_url, fake_slack, clock):
+    clock.now = FIRED
+    from tests.conftest import _truncate
+
+    _truncate(postgres_url)
+    replicas = [build_runtime(Settings.from_env(slack_env(fake_slack, postgres_url)), parse_config(CONFIG),
+                              clock=clock) for _ in range(2)]
+    try:
+        ingest(replicas[0], [p1(f"k{i}") for i in range(10)])
+        clock.advance(minutes=5)
+        taken: list = []
+        barrier = threading.Barrier(2)
+
+        def replica(rt):
+            barrier.wait(5)
+            taken.extend(Escalator(rt, web_client(rt.settings)).run_once())
+
+        threads = [threading.Thread(target=replica, args=(rt,)) for rt in replicas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(s.alert_id for s in taken) == list(range(1, 11))     # each alert's step once, in total
+        assert len(dms(fake_slack)) == 10
+    finally:
+        for rt in replicas:
+            rt.engine.dispose()
+
+
+def test_manual_escalate_takes_the_next_step_now(escalating, run_ops, fake_slack, clock):
+    rt, escalator = escalating
+    clock.advance(minutes=1)
+    reply = run_ops(rt, "alert escalate 1", user="U0BOB")
+    assert "<!here>" in reply.text
+    [step] = escalator.run_once()
+    assert step.users == ("U0ALICE",) and step.step == 1
