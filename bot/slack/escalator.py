@@ -10,7 +10,7 @@ import threading
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.alarms import escalation, service
+from bot.alarms import escalation, housekeeping, service
 from bot.alarms.pipeline import enqueue
 from bot.clock import humanize
 from bot.reply import escape
@@ -27,6 +27,10 @@ class Escalator:
 
     def run_once(self) -> list[escalation.Escalation]:
         now = self.rt.clock()
+        with session_scope(self.rt.sessions) as session:
+            housekeeping.auto_resolve(session=session, settings=self.rt.config.alerts, now=now)
+            for alert_id in housekeeping.refire_stale_acks(session=session, settings=self.rt.config.alerts, now=now):
+                log.info("alert #%s: acknowledgement timed out; firing again", alert_id)
         with session_scope(self.rt.sessions) as session:
             due = escalation.due(session=session, now=now)
         taken = []

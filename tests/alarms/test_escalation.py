@@ -116,3 +116,33 @@ def test_manual_escalate_takes_the_next_step_now(escalating, run_ops, fake_slack
     assert "<!here>" in reply.text
     [step] = escalator.run_once()
     assert step.users == ("U0ALICE",) and step.step == 1
+
+
+def test_quiet_alerts_auto_resolve(make_runtime, fake_slack, clock):
+    clock.now = FIRED
+    rt = make_runtime({**CONFIG, "alerts": {**CONFIG["alerts"], "auto_resolve_after": "2h"}}, fake=fake_slack)
+    ingest(rt, [p1("quiet"), p1("noisy")])
+    clock.advance(minutes=90)
+    ingest(rt, [p1("noisy")])
+    clock.advance(minutes=31)
+    Escalator(rt, web_client(rt.settings)).run_once()
+    with rt.sessions() as s:
+        states = {a.dedup_key: (a.status, a.resolved_by) for a in s.scalars(select(Alert))}
+    assert states == {"quiet": ("resolved", "opsbot"), "noisy": ("firing", None)}
+
+
+def test_an_acknowledgement_that_times_out_fires_again_and_renotifies(make_runtime, run_ops, fake_slack, clock):
+    clock.now = FIRED
+    rt = make_runtime({**CONFIG, "alerts": {**CONFIG["alerts"], "ack_timeout": "30m"}}, fake=fake_slack)
+    ingest(rt, [p1()])
+    run_ops(rt, "ack 1", user="U0BOB")
+    escalator = Escalator(rt, web_client(rt.settings))
+    clock.advance(minutes=29)
+    assert escalator.run_once() == []
+    clock.advance(minutes=2)
+    [step] = escalator.run_once()                     # back to firing, escalation restarts from step 1
+    assert step.step == 1 and step.users == ("U0ALICE",)
+    with rt.sessions() as s:
+        alert = s.scalars(select(Alert)).one()
+        kinds = [e.kind for e in s.scalars(select(IncidentEvent).order_by(IncidentEvent.id))]
+    assert (alert.status, alert.acknowledged_by) == ("firing", None) and "ack timed out" in kinds

@@ -1,0 +1,68 @@
+"""Time-driven changes to alerts: auto-resolve quiet ones, and re-fire acknowledged ones left unresolved.
+
+Each change is a conditional UPDATE on the row's current state, so replicas and restarts apply it once.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.alarms.pipeline import enqueue
+from bot.config import AlertSettings
+from bot.storage.models import Alert, AlertStatus, IncidentEvent
+
+LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)
+
+
+def auto_resolve(*, session: Session, settings: AlertSettings, now: datetime) -> list[int]:
+    """Resolve live alerts with no new firing for `auto_resolve_after`; returns their ids."""
+    if settings.auto_resolve_after is None:
+        return []
+    cutoff = now - settings.auto_resolve_after
+    ids = session.scalars(select(Alert.id).where(Alert.status.in_(LIVE), Alert.last_seen < cutoff)).all()
+    done = []
+    for alert_id in ids:
+        changed = session.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.status.in_(LIVE), Alert.last_seen < cutoff)
+            .values(status=AlertStatus.RESOLVED.value, active_key=None, next_escalation_at=None, resolved_at=now,
+                    resolved_by="opsbot").execution_options(synchronize_session=False))
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            done.append(alert_id)
+            _touched(session, alert_id, now, "auto-resolved",
+                     f"no new firing for {settings.auto_resolve_after}; resolved automatically")
+    return done
+
+
+def refire_stale_acks(*, session: Session, settings: AlertSettings, now: datetime) -> list[int]:
+    """Acknowledged longer than `ack_timeout` and still unresolved: back to firing, escalation restarts."""
+    if settings.ack_timeout is None:
+        return []
+    cutoff = now - settings.ack_timeout
+    rows = session.execute(select(Alert.id, Alert.severity).where(
+        Alert.status == AlertStatus.ACKNOWLEDGED.value, Alert.acknowledged_at < cutoff)).all()
+    done = []
+    for alert_id, severity in rows:
+        changed = session.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.status == AlertStatus.ACKNOWLEDGED.value,
+                                Alert.acknowledged_at < cutoff)
+            .values(status=AlertStatus.FIRING.value, acknowledged_at=None, acknowledged_by=None, escalation_step=0,
+                    # with a policy, re-notify at once by restarting escalation from its first step
+                    next_escalation_at=now if severity in settings.escalation else None)
+            .execution_options(synchronize_session=False))
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            done.append(int(alert_id))
+            _touched(session, int(alert_id), now, "ack timed out",
+                     f"acknowledged but unresolved for {settings.ack_timeout}; firing again")
+    return done
+
+
+def _touched(session: Session, alert_id: int, now: datetime, kind: str, note: str) -> None:
+    row = session.get(Alert, alert_id)
+    if row is None:
+        return
+    session.refresh(row)
+    enqueue(session, row, now)
+    if row.incident_id is not None:
+        session.add(IncidentEvent(incident_id=row.incident_id, at=now, kind=kind, actor="opsbot", note=note))
