@@ -80,7 +80,8 @@ def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     threading.Thread(target=outbox.run_forever, args=(stop,), name="opsbot-outbox", daemon=True).start()
     escalator = Escalator(rt, web_client(rt.settings))
     threading.Thread(target=escalator.run_forever, args=(stop,), name="opsbot-escalator", daemon=True).start()
-    server = create_server(make_wsgi_app(rt, bolt), host=host, port=port, threads=16, ident="opsbot")
+    app = make_wsgi_app(rt, bolt, receivers=Receivers(rt, on_stored=outbox.wake))
+    server = create_server(app, host=host, port=port, threads=16, ident="opsbot")
     actual = getattr(server, "effective_port", port)
     log.info("opsbot listening on http://%s:%s%s", host, actual, SLACK_PATH)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -25,8 +25,9 @@ KINDS = ("sns", "alertmanager", "webhook")
 
 class Receivers:
     def __init__(self, rt: Runtime, *, certs: sns.CertificateCache | None = None,
-                 environ: Mapping[str, str] = os.environ) -> None:
+                 environ: Mapping[str, str] = os.environ, on_stored: Callable[[], None] = lambda: None) -> None:
         self.rt, self.certs, self.environ = rt, certs or sns.CertificateCache(), environ
+        self.on_stored = on_stored                  # wakes the outbox
 
     def handle(self, kind: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) for one delivery; never raises."""
@@ -44,6 +45,7 @@ class Receivers:
         except SQLAlchemyError:
             log.exception("could not store %d %s alert(s)", len(events), kind)
             return 503, {"error": "alert storage unavailable; retry later"}
+        self.on_stored()
         return 202, {"accepted": result.accepted, "duplicates": result.duplicates, "alerts": list(result.alert_ids)}
 
     def _parse(self, kind: str, body: bytes, headers: Mapping[str, str]) -> list[AlertEvent] | None:

@@ -36,6 +36,11 @@ class Outbox:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.rt, self.client, self.interval_s, self.batch, self.monotonic = rt, client, interval_s, batch, monotonic
         self._paused_until: dict[str, float] = {}          # channel -> monotonic time it may be called again
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """New work was stored: start a pass now instead of at the next idle tick."""
+        self._wake.set()
 
     def run_once(self) -> int:
         """Send what is due now (respecting each channel's pace); return how many calls succeeded."""
@@ -141,4 +146,5 @@ class Outbox:
                 log.exception("outbox pass failed; retrying")
                 sent = 0
             if not sent:
-                stop.wait(idle_s)
+                self._wake.wait(idle_s)
+                self._wake.clear()
