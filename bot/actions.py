@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.errors import ConflictError, NotFoundError
 from bot.storage.models import ActionState, PendingAction
 
+__all__ = ["ActionRecord", "ActionState", "attach_message", "cancel", "claim", "finish", "get", "pending", "propose"]
 CONFIRM_WITHIN = timedelta(minutes=15)
 FINAL = (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.CANCELLED)
 

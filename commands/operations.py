@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from bot import actions, incidents, permissions
+from bot.actions import ActionState
 from bot.errors import NotFoundError, new_ref
 from bot.reply import Actions, Button, Context, Reply, Section, Style, code, escape
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
-from bot.storage.models import ActionState
 from commands.base import CommandContext, did_you_mean
 from integrations.base import AdapterError, Outcome, Plan
 

@@ -128,7 +128,7 @@ def _database(b: _Builder, db: Database, out: _Out) -> None:
                              poll_interval_s=b.aws_poll())
         sources.append(backup)
     if db.kubernetes_cronjob is not None:
-        from integrations.kubernetes import KubernetesCronJobBackup
+        from integrations.kubernetes_backup import KubernetesCronJobBackup
 
         cron = db.kubernetes_cronjob
         job = b.with_k8s(lambda api: KubernetesCronJobBackup(

@@ -13,7 +13,8 @@ from integrations.base import (
     TargetNotFoundError,
     UnreachableError,
 )
-from integrations.kubernetes import KubernetesCronJobBackup, KubernetesDeployment, KubernetesNodes, make_api_client
+from integrations.kubernetes import KubernetesDeployment, KubernetesNodes, make_api_client
+from integrations.kubernetes_backup import KubernetesCronJobBackup
 from tests.fakes.kube import closed_port_url
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
