@@ -19,7 +19,7 @@ USAGE = {
     "ack": "/ops alert ack <id>   (or /ops ack <id>)",
     "resolve": "/ops alert resolve <id>",
     "silence": "/ops alert silence <id> [1h]",
-    "escalate": "/ops alert escalate <id>",
+    "escalate": "/ops alert escalate <id> [from <step>]",
 }
 SILENCE_MAX = timedelta(days=7)
 
@@ -119,11 +119,23 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
                                 for_=span)
         return _changed(ctx, f"silenced for {humanize(span)}", a)
     if verb == "escalate":
+        from_step = _from_step(rest[1:])
         with session_scope(rt.sessions) as session:
-            a = service.escalate(session=session, alert_id=_id(rest, USAGE[verb]), user=ctx.user_id, at=now)
+            alert_id = _id(rest, USAGE[verb])
+            policy = rt.config.alerts.escalation.get(service.get(session=session, alert_id=alert_id).severity)
+            a = service.escalate(session=session, alert_id=alert_id, user=ctx.user_id, at=now, from_step=from_step,
+                                 steps=len(policy.steps) if policy else 0)
         text = f":rotating_light: <!here> <@{ctx.user_id}> escalated alert #{a.id}: *{escape(a.title[:80])}*"
         return Reply(text=text, blocks=(Section(text),), ephemeral=False, refresh=("alert", str(a.id)))
     raise UsageError(f"`/ops alert` has no action {code(args[0], 20)}.", usage=" | ".join(USAGE.values()))
+
+
+def _from_step(args: list[str]) -> int | None:
+    if not args:
+        return None
+    if len(args) != 2 or args[0].lower() != "from" or not args[1].isdigit():
+        raise UsageError("To repeat escalation, say `from <step>`.", usage=USAGE["escalate"])
+    return int(args[1])
 
 
 def _span(args: list[str]) -> timedelta:

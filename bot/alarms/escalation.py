@@ -17,6 +17,8 @@ from bot.alarms.oncall import on_call
 from bot.config import AlertSettings, EscalationPolicy, OpsConfig
 from bot.storage.models import Alert, AlertStatus
 
+LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)
+
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
@@ -34,7 +36,7 @@ def first_due(settings: AlertSettings, severity: str, first_seen: datetime) -> d
 def due(*, session: Session, now: datetime) -> list[tuple[int, int]]:
     """(alert id, steps taken) of firing alerts whose next step is due."""
     rows = session.execute(select(Alert.id, Alert.escalation_step).where(
-        Alert.status == AlertStatus.FIRING.value, Alert.next_escalation_at <= now).order_by(Alert.id))
+        Alert.status.in_(LIVE), Alert.next_escalation_at <= now).order_by(Alert.id))
     return [(int(r[0]), int(r[1])) for r in rows]
 
 
@@ -47,10 +49,10 @@ def take_step(*, session: Session, config: OpsConfig, alert_id: int, taken: int,
                         .values(next_escalation_at=None).execution_options(synchronize_session=False))
         return None
     users = resolve_targets(session=session, config=config, notify=policy.steps[taken].notify, now=now)
-    following = _next_at(policy, taken + 1, alert.first_seen)
+    # An acknowledged alert escalates only by hand (Escalate): no automatic step follows.
+    following = _next_at(policy, taken + 1, alert.first_seen) if alert.status == AlertStatus.FIRING else None
     claimed = session.execute(
-        update(Alert).where(Alert.id == alert_id, Alert.escalation_step == taken,
-                            Alert.status == AlertStatus.FIRING.value)
+        update(Alert).where(Alert.id == alert_id, Alert.escalation_step == taken, Alert.status.in_(LIVE))
         .values(escalation_step=taken + 1, next_escalation_at=following, escalated_to=" ".join(users))
         .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:  # type: ignore[attr-defined]

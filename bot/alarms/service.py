@@ -113,15 +113,21 @@ def silence(*, session: Session, alert_id: int, user: str, at: datetime, for_: t
     return record(row)
 
 
-def escalate(*, session: Session, alert_id: int, user: str, at: datetime) -> AlertRecord:
+def escalate(*, session: Session, alert_id: int, user: str, at: datetime, from_step: int | None = None,
+             steps: int = 0) -> AlertRecord:
+    """Take the next escalation step now, or repeat the policy from step `from_step` (1-based, of `steps`)."""
     row = _load(session, alert_id)
     if row.status == AlertStatus.RESOLVED:
         raise ConflictError(f"Alert #{row.id} is resolved; nothing to escalate.")
+    if from_step is not None:
+        if not 1 <= from_step <= steps:
+            raise ConflictError(f"Alert #{row.id}'s escalation policy has {steps} step(s); "
+                                f"there is no step {from_step}.")
+        row.escalation_step = from_step - 1
     if row.incident_id is not None:
         session.add(IncidentEvent(incident_id=row.incident_id, at=at, kind="escalated", actor=user,
                                   note=f"alert #{row.id} escalated by hand"))
-    if row.status == AlertStatus.FIRING:
-        row.next_escalation_at = at          # the escalator takes the next step of the policy now
+    row.next_escalation_at = at              # the escalator takes the (next) step now
     return record(row)
 
 

@@ -146,3 +146,25 @@ def test_an_acknowledgement_that_times_out_fires_again_and_renotifies(make_runti
         alert = s.scalars(select(Alert)).one()
         kinds = [e.kind for e in s.scalars(select(IncidentEvent).order_by(IncidentEvent.id))]
     assert (alert.status, alert.acknowledged_by) == ("firing", None) and "ack timed out" in kinds
+
+
+def test_repeat_escalation_from_a_given_step(escalating, run_ops, fake_slack, clock):
+    rt, escalator = escalating
+    clock.advance(minutes=20)
+    assert [s.step for s in escalator.run_once()] == [1]          # overdue: takes step 1 (then 2 next pass)
+    assert [s.step for s in escalator.run_once()] == [2]
+    run_ops(rt, "alert escalate 1 from 1", user="U0LEAD")
+    [again] = escalator.run_once()
+    assert (again.step, again.users) == (1, ("U0ALICE",))
+    bad = run_ops(rt, "alert escalate 1 from 9")
+    assert bad.outcome == "conflict" and "has 3 step(s)" in bad.text
+
+
+def test_escalating_an_acknowledged_alert_by_hand_takes_one_step_only(escalating, run_ops, clock):
+    rt, escalator = escalating
+    run_ops(rt, "ack 1", user="U0ALICE")
+    run_ops(rt, "alert escalate 1", user="U0ALICE")
+    [step] = escalator.run_once()
+    assert step.step == 1
+    clock.advance(hours=2)
+    assert escalator.run_once() == []
