@@ -11,14 +11,8 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
     words, flags = parse_flags(args, flags=("--dry-run",))
     if len(words) != 1:
         raise UsageError("Name exactly one database.")
-    database = words[0].lower()
-    target = ctx.rt.integrations.backup_targets.get(database)
-    if target is None:
-        raise operations.unknown_target(ctx.rt, "backup", words[0], what="database")
-    plan = target.plan_backup()
-    if "--dry-run" in flags:
-        return operations.dry_run(plan, subject=database)
-    return operations.propose(ctx, plan, subject=database)
+    return operations.offer(ctx, "backup", words[0], what="database", dry="--dry-run" in flags,
+                            make_plan=lambda target: target.plan_backup())
 
 
 COMMAND = Subcommand(

@@ -8,6 +8,7 @@ and on the timeline of any open incident of that service.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from bot import actions, incidents, permissions
@@ -49,6 +50,17 @@ def _who_may(rt: Runtime, kind: str) -> str:
 def _change_lines(plan: dict[str, Any]) -> list[str]:
     return [f"*Target*\n{escape(plan['target'])}",
             f"*Change*\n{escape(plan['current'])}  →  {escape(plan['desired'])}"]
+
+
+def offer(ctx: CommandContext, kind: str, name: str, *, what: str, dry: bool,
+          make_plan: Callable[[Any], Plan]) -> Reply:
+    """Plan `kind` on the target called `name`; show the plan (`--dry-run`) or offer it for confirmation."""
+    subject = name.lower()
+    target = targets_for(ctx.rt, kind).get(subject)
+    if target is None:
+        raise unknown_target(ctx.rt, kind, name, what=what)
+    plan = make_plan(target)
+    return dry_run(plan, subject=subject) if dry else propose(ctx, plan, subject=subject)
 
 
 def dry_run(plan: Plan, *, subject: str) -> Reply:

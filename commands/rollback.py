@@ -13,19 +13,13 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
     words, flags = parse_flags(args, flags=("--dry-run",))
     if not words:
         raise UsageError("Which service?")
-    service, rest = words[0].lower(), words[1:]
-    to = None
+    rest, to = words[1:], None
     if rest:
         if len(rest) != 2 or rest[0].lower() != "to":
             raise UsageError("After the service, only `to <revision|version>` may follow.")
         to = rest[1]
-    target = ctx.rt.integrations.rollback_targets.get(service)
-    if target is None:
-        raise operations.unknown_target(ctx.rt, "rollback", words[0], what="service")
-    plan = target.plan_rollback(to=to)
-    if "--dry-run" in flags:
-        return operations.dry_run(plan, subject=service)
-    return operations.propose(ctx, plan, subject=service)
+    return operations.offer(ctx, "rollback", words[0], what="service", dry="--dry-run" in flags,
+                            make_plan=lambda target: target.plan_rollback(to=to))
 
 
 COMMAND = Subcommand(

@@ -13,16 +13,11 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
     words, flags = parse_flags(args, flags=("--dry-run",))
     if len(words) != 2:
         raise UsageError("Name a service and a replica count.")
-    service, count = words[0].lower(), words[1]
+    count = words[1]
     if not count.isdigit() or int(count) > MAX_REPLICAS:
         raise UsageError(f"{code(count, 20)} is not a replica count (0–{MAX_REPLICAS}).")
-    target = ctx.rt.integrations.scale_targets.get(service)
-    if target is None:
-        raise operations.unknown_target(ctx.rt, "scale", words[0], what="service")
-    plan = target.plan_scale(replicas=int(count))
-    if "--dry-run" in flags:
-        return operations.dry_run(plan, subject=service)
-    return operations.propose(ctx, plan, subject=service)
+    return operations.offer(ctx, "scale", words[0], what="service", dry="--dry-run" in flags,
+                            make_plan=lambda target: target.plan_scale(replicas=int(count)))
 
 
 COMMAND = Subcommand(
