@@ -251,6 +251,7 @@ class AlertSettings(Strict):
     incident_severities: tuple[str, ...] = ("P1", "P2")   # these open an incident automatically
     channel_interval: Duration = timedelta(seconds=1)       # Slack allows about one message a second per channel
     escalation: dict[str, EscalationPolicy] = {}            # P1..P4 -> steps while nobody acknowledges
+    storm_threshold: int = Field(default=10, ge=1)          # new cards per channel at once; the rest: one summary
     auto_resolve_after: Duration | None = None              # resolve when a source never sends `resolved`
     ack_timeout: Duration | None = None                     # acknowledged but unresolved this long: fire again
 

@@ -1,6 +1,7 @@
 """/ops ack and /ops alert — act on an alarm; the alarm card is rendered from its row."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from bot.alarms import service
@@ -45,6 +46,20 @@ def card(a: AlertRecord, *, now: datetime) -> Reply:
     blocks.append(Context(_footer(a, now)))
     return Reply(text=f"{a.severity} {state}: {a.title}"[:300], blocks=tuple(blocks), ephemeral=False,
                  card=("alert", str(a.id)))
+
+
+def storm_card(by_service: Counter[str], by_severity: Counter[str], folded: int) -> Reply:
+    """The one message standing for the alerts a storm folded in a channel."""
+    live = sum(by_service.values())
+    if not live:
+        text = f":large_green_circle: *Storm over*: all {folded} folded alert(s) resolved."
+        return Reply(text=text, blocks=(Section(text),), ephemeral=False)
+    head = (f":rotating_light: *{live} more alert(s) firing in this channel* — folded into this message "
+            "to keep the channel readable.")
+    severities = ", ".join(f"{k} {v}" for k, v in sorted(by_severity.items()))
+    lines = "\n".join(f"• *{escape(service)}*: {count}" for service, count in by_service.most_common(15))
+    return Reply(text=f"{live} more alerts firing", ephemeral=False, blocks=(
+        Section(head), Section(lines or "—"), Context(f"{severities} · `/ops alert list` shows them all")))
 
 
 def _footer(a: AlertRecord, now: datetime) -> str:

@@ -137,7 +137,7 @@ def _new_alert(session: Session, rt: Runtime, event: AlertEvent, now: datetime) 
         severity=severity, status=AlertStatus.FIRING.value, service=event.service, reason=event.reason,
         details=json.dumps(dict(event.details), sort_keys=True), runbook_url=event.runbook_url,
         channel=route(rt.config, event, severity), count=1, first_seen=now, last_seen=now,
-        escalation_step=0, next_escalation_at=first_due(rt.config.alerts, severity, now),
+        escalation_step=0, next_escalation_at=first_due(rt.config.alerts, severity, now), summarized=False,
     )
     session.add(alert)
     session.flush()

@@ -34,6 +34,7 @@ class AlertRecord:
     silenced_until: datetime | None
     escalation_step: int
     escalated_to: str | None
+    summarized: bool
     incident_id: int | None
     slack_channel: str | None
     slack_ts: str | None
@@ -46,6 +47,7 @@ def record(row: Alert) -> AlertRecord:
         first_seen=row.first_seen, last_seen=row.last_seen, acknowledged_at=row.acknowledged_at,
         acknowledged_by=row.acknowledged_by, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
         silenced_until=row.silenced_until, escalation_step=row.escalation_step, escalated_to=row.escalated_to,
+        summarized=row.summarized,
         incident_id=row.incident_id, slack_channel=row.slack_channel,
         slack_ts=row.slack_ts,
     )

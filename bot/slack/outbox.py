@@ -19,16 +19,22 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.alarms import service
+from bot.alarms import service, storm
 from bot.runtime import Runtime
 from bot.slack.blocks import to_message
 from bot.storage.db import session_scope
-from bot.storage.models import OutboxMessage
-from commands.alerts import card
+from bot.storage.models import OutboxMessage, StormSummary
+from commands.alerts import card, storm_card
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(seconds=60)
 MAX_BACKOFF_S = 300
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+        return float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
+    return None
 
 
 class Outbox:
@@ -51,7 +57,11 @@ class Outbox:
                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.not_before <= now,
                        (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
                 .order_by(OutboxMessage.id).limit(self.batch)).all()
-        sent = 0
+        with session_scope(self.rt.sessions) as session:
+            for channel in sorted({channel for _, channel, _ in due}):
+                storm.fold_excess(session=session, channel=channel, now=now,
+                                  threshold=self.rt.config.alerts.storm_threshold)
+        sent = self._send_summaries()
         for row_id, channel, alert_id in due:
             if self._paused_until.get(channel, 0.0) > self.monotonic() or not self._claim(row_id, now):
                 continue
@@ -72,6 +82,13 @@ class Outbox:
     def _send(self, row_id: int, channel: str, alert_id: int) -> int:
         with session_scope(self.rt.sessions) as session:
             alert = service.get(session=session, alert_id=alert_id)
+            if alert.summarized:                       # its change shows in the channel's storm summary
+                storm.mark_dirty(session=session, channel=alert.channel, now=self.rt.clock())
+                self._wake.set()
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                                .values(sent_at=self.rt.clock(), claimed_until=None, last_error="summarized")
+                                .execution_options(synchronize_session=False))
+                return 0
         message = to_message(card(alert, now=self.rt.clock()))
         try:
             if alert.slack_channel and alert.slack_ts:
@@ -93,6 +110,39 @@ class Outbox:
                             .values(sent_at=self.rt.clock(), claimed_until=None)
                             .execution_options(synchronize_session=False))
         return 1
+
+    def _send_summaries(self) -> int:
+        with session_scope(self.rt.sessions) as session:
+            channels = storm.dirty_channels(session=session)
+        sent = 0
+        for channel in channels:
+            if self._paused_until.get(channel, 0.0) > self.monotonic():
+                continue
+            with session_scope(self.rt.sessions) as session:
+                if not storm.claim_dirty(session=session, channel=channel):
+                    continue
+                message = to_message(storm_card(*storm.tally(session=session, channel=channel)))
+                summary = session.get(StormSummary, channel)
+                where = (summary.slack_channel, summary.slack_ts) \
+                    if summary and summary.slack_channel and summary.slack_ts else None
+            try:
+                if where is not None:
+                    self.client.chat_update(channel=where[0], ts=where[1], **message)
+                else:
+                    posted = self.client.chat_postMessage(channel=channel, **message)
+                    with session_scope(self.rt.sessions) as session:
+                        row = session.get(StormSummary, channel)
+                        if row is not None:
+                            row.slack_channel, row.slack_ts = str(posted["channel"]), str(posted["ts"])
+            except (SlackClientError, OSError) as exc:
+                wait_s = _retry_after(exc)
+                self._paused_until[channel] = self.monotonic() + (wait_s or self.interval_s)
+                with session_scope(self.rt.sessions) as session:
+                    storm.mark_dirty(session=session, channel=channel, now=self.rt.clock())
+                continue
+            self._paused_until[channel] = self.monotonic() + self.interval_s
+            sent += 1
+        return sent
 
     def _failed(self, row_id: int, alert_id: int, channel: str, exc: SlackApiError) -> None:
         if exc.response.status_code == 429:
@@ -135,8 +185,10 @@ class Outbox:
         ).first() is not None
 
     def pending(self) -> int:
+        """Deliveries still to make: unsent rows and storm summaries to re-render."""
         with session_scope(self.rt.sessions) as session:
-            return len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))).all())
+            rows = len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))).all())
+            return rows + len(storm.dirty_channels(session=session))
 
     def run_forever(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
         while not stop.is_set():

@@ -152,6 +152,7 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     silenced_until: Mapped[datetime | None]
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    summarized: Mapped[bool] = mapped_column(default=False)              # folded into its channel's storm summary
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)     # steps already taken
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)   # NULL: nothing more to do
     escalated_to: Mapped[str | None] = mapped_column(String(200))
@@ -184,6 +185,18 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class StormSummary(Base):
+    """One message per channel standing for the alerts a storm folded into it; re-rendered when `dirty`."""
+
+    __tablename__ = "storm_summaries"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    dirty: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime]
 
 
 class OncallOverride(Base):

@@ -100,3 +100,25 @@ def test_slack_down_then_back_delivers_later(make_runtime, fake_slack):
         assert len(back.named("chat.postMessage")) == 1 and box.pending() == 0
     finally:
         back.close()
+
+
+def test_a_storm_of_different_keys_becomes_a_few_cards_and_one_summary(make_runtime, fake_slack):
+    rt = make_runtime({"channels": {"alerts": "C0ALERTS"}, "alerts": {"storm_threshold": 3}}, fake=fake_slack,
+                      real_clock=True)
+    box = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False), interval_s=0.05)
+    ingest(rt, [AlertEvent(source="webhook", dedup_key=f"node-{i}", title=f"node {i} down", status="firing",
+                           severity="warning", service="backend" if i % 4 else "search") for i in range(40)])
+    drain(box)
+    posts = fake_slack.named("chat.postMessage")
+    assert len(posts) == 4                                    # 3 cards + 1 summary, not 40 messages
+    summary = json.dumps(posts[0].body["blocks"] + posts[-1].body["blocks"], ensure_ascii=False)
+    assert "37 more alert(s) firing in this channel" in summary
+    assert "*backend*: 28" in summary and "*search*: 9" in summary
+    with rt.sessions() as s:
+        assert len(s.scalars(select(Alert).where(Alert.summarized.is_(True))).all()) == 37
+    ingest(rt, [AlertEvent(source="webhook", dedup_key=f"node-{i}", title="x", status="resolved")
+                for i in range(40)])
+    drain(box)
+    updates = json.dumps([c.body["blocks"] for c in fake_slack.named("chat.update")], ensure_ascii=False)
+    assert "*Storm over*: all 37 folded alert(s) resolved." in updates
+    assert len(fake_slack.named("chat.postMessage")) == 4     # resolution updated, nothing new posted

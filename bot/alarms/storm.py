@@ -1,0 +1,62 @@
+"""Alert storms: past `storm_threshold` new cards in a channel within a window, further alerts are folded
+into one summary message per channel instead of a message each. Folded alerts are still stored, counted,
+escalated and listed by `/ops alert list`; only their own Slack card is skipped."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.storage.models import Alert, AlertStatus, OutboxMessage, StormSummary
+
+WINDOW = timedelta(minutes=5)
+
+
+def fold_excess(*, session: Session, channel: str, threshold: int, now: datetime) -> int:
+    """Fold the alerts of `channel` waiting for a first card beyond this window's allowance; how many."""
+    recent = session.scalar(select(func.count(Alert.id)).where(
+        Alert.channel == channel, Alert.slack_ts.is_not(None), Alert.summarized.is_(False),
+        Alert.first_seen >= now - WINDOW)) or 0
+    waiting = session.execute(
+        select(OutboxMessage.id, OutboxMessage.alert_id).join(Alert, Alert.id == OutboxMessage.alert_id)
+        .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), Alert.slack_ts.is_(None),
+               Alert.summarized.is_(False))
+        .order_by(OutboxMessage.alert_id)).all()
+    excess = waiting[max(threshold - recent, 0):]
+    if not excess:
+        return 0
+    session.execute(update(Alert).where(Alert.id.in_([a for _, a in excess])).values(summarized=True)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r for r, _ in excess]))
+                    .values(sent_at=now, pending_key=None, last_error="summarized")
+                    .execution_options(synchronize_session=False))
+    mark_dirty(session=session, channel=channel, now=now)
+    return len(excess)
+
+
+def mark_dirty(*, session: Session, channel: str, now: datetime) -> None:
+    row = session.get(StormSummary, channel)
+    if row is None:
+        session.add(StormSummary(channel=channel, dirty=True, updated_at=now))
+    else:
+        row.dirty, row.updated_at = True, now
+
+
+def claim_dirty(*, session: Session, channel: str) -> bool:
+    claimed = session.execute(update(StormSummary).where(StormSummary.channel == channel, StormSummary.dirty.is_(True))
+                              .values(dirty=False).execution_options(synchronize_session=False))
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def dirty_channels(*, session: Session) -> list[str]:
+    return list(session.scalars(select(StormSummary.channel).where(StormSummary.dirty.is_(True))))
+
+
+def tally(*, session: Session, channel: str) -> tuple[Counter[str], Counter[str], int]:
+    """(live folded alerts by service, by severity, folded in total) for a channel's summary."""
+    rows = session.execute(select(Alert.service, Alert.severity, Alert.status).where(
+        Alert.channel == channel, Alert.summarized.is_(True))).all()
+    live = [r for r in rows if r.status != AlertStatus.RESOLVED.value]
+    return Counter(r.service or "no service" for r in live), Counter(r.severity for r in live), len(rows)
