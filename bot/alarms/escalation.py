@@ -34,9 +34,10 @@ def first_due(settings: AlertSettings, severity: str, first_seen: datetime) -> d
 
 
 def due(*, session: Session, now: datetime) -> list[tuple[int, int]]:
-    """(alert id, steps taken) of firing alerts whose next step is due."""
+    """(alert id, steps taken) of live alerts whose next step is due; a silenced alert waits out its silence."""
     rows = session.execute(select(Alert.id, Alert.escalation_step).where(
-        Alert.status.in_(LIVE), Alert.next_escalation_at <= now).order_by(Alert.id))
+        Alert.status.in_(LIVE), Alert.next_escalation_at <= now,
+        (Alert.silenced_until.is_(None)) | (Alert.silenced_until <= now)).order_by(Alert.id))
     return [(int(r[0]), int(r[1])) for r in rows]
 
 

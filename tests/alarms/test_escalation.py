@@ -168,3 +168,12 @@ def test_escalating_an_acknowledged_alert_by_hand_takes_one_step_only(escalating
     assert step.step == 1
     clock.advance(hours=2)
     assert escalator.run_once() == []
+
+
+def test_a_silenced_alert_does_not_escalate_until_the_silence_ends(escalating, run_ops, fake_slack, clock):
+    rt, escalator = escalating
+    run_ops(rt, "alert silence 1 1h", user="U0ALICE")
+    clock.advance(minutes=30)
+    assert escalator.run_once() == []
+    clock.advance(minutes=31)
+    assert [s.step for s in escalator.run_once()] == [1]

@@ -1,0 +1,45 @@
+"""Two bot processes on one PostgreSQL take each escalation step once between them."""
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from bot.alarms.model import AlertEvent
+from bot.alarms.pipeline import ingest
+from bot.config import parse_config
+from bot.runtime import build_runtime
+from bot.settings import Settings
+from tests.e2e.conftest import ROOT
+
+CONFIG = {"channels": {"alerts": "C0ALERTS"},
+          "alerts": {"escalation": {"P1": {"steps": [{"after": "5m", "notify": ["U0LEAD"]}]}}}}
+FIRED = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.postgres
+def test_two_processes_never_take_the_same_step(postgres_url, fake_slack, tmp_path):
+    from tests.conftest import _truncate
+
+    _truncate(postgres_url)
+    rt = build_runtime(Settings.from_env({"DATABASE_URL": postgres_url}), parse_config(CONFIG), clock=lambda: FIRED)
+    ingest(rt, [AlertEvent(source="webhook", dedup_key=f"k{i}", title=f"P1 number {i}", status="firing",
+                           severity="critical") for i in range(30)])
+    rt.engine.dispose()
+    config = tmp_path / "ops.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    at = (FIRED + timedelta(minutes=5)).isoformat()
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "tests/e2e/escalate_once.py"), postgres_url, str(config),
+                               at, fake_slack.api_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT) for _ in range(2)]
+    for p in procs:                                                 # release both at once: they race
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outputs = [p.communicate(timeout=60)[0] for p in procs]
+    taken = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    assert sorted(taken[0] + taken[1]) == list(range(1, 31))       # every alert escalated, none twice
+    dms = [c for c in fake_slack.named("chat.postMessage") if c.body["channel"] == "U0LEAD"]
+    assert len(dms) == 30
