@@ -9,11 +9,12 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -307,6 +308,53 @@ class Oncall(Strict):
     rotations: tuple[Rotation, ...] = ()
 
 
+def _cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression ({exc})") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class ServiceCheck(Strict):
+    """Every status source of a service (its /health, deployment, alarms …), as `/ops status <service>`."""
+
+    check: Literal["http", "service"]
+    service: str
+
+
+class BackupAgeCheck(Strict):
+    check: Literal["backup_age"]
+    database: str
+
+
+class NodesCheck(Strict):
+    check: Literal["kubernetes_nodes"]
+
+
+class ManualCheck(Strict):
+    """A step for a person: shown with a Done button that records who did it and when."""
+
+    check: Literal["manual"]
+    text: str = Field(min_length=1, max_length=300)
+
+
+Check = Annotated[ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck, Field(discriminator="check")]
+
+
+class Checklist(Strict):
+    schedule: Cron | None = None                 # cron in the checklist's (or the config's) timezone
+    timezone: str | None = None
+    channel: str | None = None                   # default: channels.default
+    title: str | None = None
+    checks: tuple[Check, ...] = Field(min_length=1)
+
+
 class OpsConfig(Strict):
     timezone: str = "UTC"
     channels: Channels = Channels()
@@ -314,6 +362,7 @@ class OpsConfig(Strict):
     integrations: IntegrationSettings = IntegrationSettings()
     alerts: AlertSettings = AlertSettings()
     oncall: Oncall = Oncall()
+    checklists: dict[str, Checklist] = {}
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
 
@@ -338,9 +387,20 @@ class OpsConfig(Strict):
         needs_k8s = any(s.kubernetes for s in self.services) or any(d.kubernetes_cronjob for d in self.databases)
         if needs_k8s and self.integrations.kubernetes is None:
             raise ValueError("a service or database uses kubernetes: add `integrations: {kubernetes: {...}}`")
+        self._checklist_targets()
         if (needs_aws or any(d.rds for d in self.databases)) and self.integrations.aws is None:
             raise ValueError("a service or database uses AWS: add `integrations: {aws: {...}}` (may be empty)")
         return self
+
+    def _checklist_targets(self) -> None:
+        for name, checklist in self.checklists.items():
+            for i, c in enumerate(checklist.checks):
+                if isinstance(c, ServiceCheck) and self.service(c.service) is None:
+                    raise ValueError(f"checklists.{name}.checks[{i}]: no service named {c.service!r}")
+                if isinstance(c, BackupAgeCheck) and self.database(c.database) is None:
+                    raise ValueError(f"checklists.{name}.checks[{i}]: no database named {c.database!r}")
+                if isinstance(c, NodesCheck) and self.integrations.kubernetes is None:
+                    raise ValueError(f"checklists.{name}.checks[{i}]: kubernetes_nodes needs integrations.kubernetes")
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)

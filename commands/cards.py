@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bot.reply import CardRef, Reply
 from bot.runtime import Runtime
-from commands import alerts, incident, operations
+from commands import alerts, checklist, incident, operations
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ CARDS: dict[str, CardKind] = {
     "incident": CardKind(incident.load_card, incident.card_location, incident.attach_card),
     "action": CardKind(operations.load_card, operations.card_location, operations.attach_card),
     "alert": CardKind(alerts.load_card, alerts.card_location, alerts.attach_card),
+    "checklist": CardKind(checklist.load_card, checklist.card_location, checklist.attach_card),
 }
 
 

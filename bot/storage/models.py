@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.storage.db import UTCDateTime
@@ -197,6 +197,41 @@ class StormSummary(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     dirty: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime]
+
+
+class ChecklistRun(Base):
+    """One run of a checklist. A scheduled run is unique per (checklist, scheduled_for): a second replica or
+    a restart that tries the same slot gets an IntegrityError and does nothing."""
+
+    __tablename__ = "checklist_runs"
+    __table_args__ = (UniqueConstraint("checklist", "scheduled_for", name="uq_checklist_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checklist: Mapped[str] = mapped_column(String(64), index=True)
+    scheduled_for: Mapped[datetime]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    trigger: Mapped[str] = mapped_column(String(16))             # schedule | manual
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(8))               # ok | warn | fail | error | running
+    summary: Mapped[str | None] = mapped_column(Text)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    items: Mapped[list[ChecklistItem]] = relationship(order_by="ChecklistItem.position", cascade="all, delete-orphan")
+
+
+class ChecklistItem(Base):
+    __tablename__ = "checklist_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("checklist_runs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(300))
+    result: Mapped[str] = mapped_column(String(8))               # ok | warn | fail | todo | done
+    reason: Mapped[str | None] = mapped_column(Text)
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    done_at: Mapped[datetime | None]
 
 
 class OncallOverride(Base):
