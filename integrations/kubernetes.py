@@ -32,6 +32,7 @@ from integrations.base import (
     TargetNotFoundError,
     UnreachableError,
 )
+from integrations.polling import Poller
 
 REVISION = "deployment.kubernetes.io/revision"
 BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
@@ -252,9 +253,9 @@ class KubernetesDeployment:
 
     def _wait_rolled_out(self, progress: Progress) -> tuple[bool, str]:
         """Poll until every replica is updated, ready and available, or the rollout timeout passes."""
-        deadline = self.monotonic() + self.cfg.rollout_timeout.total_seconds()
-        last = ""
-        while True:
+        seen: list[str] = []                       # rollout states, for progress lines and the timeout message
+
+        def finished() -> tuple[bool, str] | None:
             dep = self._read()
             desired, st = dep.spec.replicas if dep.spec.replicas is not None else 1, dep.status
             ready = (st.ready_replicas or 0) if st else 0
@@ -268,12 +269,18 @@ class KubernetesDeployment:
                 return True, state
             if _stuck(dep):
                 return False, f"rollout stuck (ProgressDeadlineExceeded): {state}"
-            if self.monotonic() >= deadline:
-                return False, f"rollout did not finish within {humanize(self.cfg.rollout_timeout)}: {state}"
-            if state != last:
+            if not seen or seen[-1] != state:
                 progress(f"…{state}")
-                last = state
-            self.sleep(self.poll_interval_s)
+            seen.append(state)
+            return None
+
+        result = self._poller().until(finished, timeout_s=self.cfg.rollout_timeout.total_seconds())
+        if result is None:
+            return False, f"rollout did not finish within {humanize(self.cfg.rollout_timeout)}: {seen[-1]}"
+        return result
+
+    def _poller(self) -> Poller:
+        return Poller(interval_s=self.poll_interval_s, sleep=self.sleep, monotonic=self.monotonic)
 
 
 def _stuck(dep: Any) -> bool:

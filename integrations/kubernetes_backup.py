@@ -13,6 +13,7 @@ from bot import config as cfgs
 from bot.clock import humanize
 from integrations.base import AdapterError, Finding, Health, Outcome, Plan, Progress
 from integrations.kubernetes import Monotonic, Sleep, _Api, _owned_by, _true
+from integrations.polling import Poller
 
 
 class KubernetesCronJobBackup:
@@ -79,21 +80,24 @@ class KubernetesCronJobBackup:
 
     def _watch(self, name: str) -> Outcome:
         started = self.monotonic()
-        deadline = started + self.cfg.job_timeout.total_seconds()
-        while True:
-            job = self.k.call(f"job/{name}", self.k.batch.read_namespaced_job, name, self.cfg.namespace)
-            st = job.status
-            conditions = {c.type: c for c in (st.conditions or [])} if st else {}
-            if st and ((st.succeeded or 0) >= 1 or _true(conditions.get("Complete"))):
-                took = humanize(timedelta(seconds=self.monotonic() - started))
-                if st.start_time and st.completion_time:
-                    took = humanize(st.completion_time - st.start_time)
-                return Outcome(True, f"job {name} succeeded in {took}", {"job": name})
-            failed = conditions.get("Failed")
-            if _true(failed):
-                reason = (failed.message or failed.reason or "no reason given") if failed else ""
-                return Outcome(False, f"job {name} failed: {reason[:200]}", {"job": name})
-            if self.monotonic() >= deadline:
-                return Outcome(False, f"job {name} did not finish within {humanize(self.cfg.job_timeout)}",
-                               {"job": name})
-            self.sleep(self.poll_interval_s)
+        poller = Poller(interval_s=self.poll_interval_s, sleep=self.sleep, monotonic=self.monotonic)
+        outcome = poller.until(lambda: self._finished(name, started), timeout_s=self.cfg.job_timeout.total_seconds())
+        if outcome is None:
+            return Outcome(False, f"job {name} did not finish within {humanize(self.cfg.job_timeout)}", {"job": name})
+        return outcome
+
+    def _finished(self, name: str, started: float) -> Outcome | None:
+        """The Job's outcome once it succeeded or failed; None while it runs."""
+        job = self.k.call(f"job/{name}", self.k.batch.read_namespaced_job, name, self.cfg.namespace)
+        st = job.status
+        conditions = {c.type: c for c in (st.conditions or [])} if st else {}
+        if st and ((st.succeeded or 0) >= 1 or _true(conditions.get("Complete"))):
+            took = humanize(timedelta(seconds=self.monotonic() - started))
+            if st.start_time and st.completion_time:
+                took = humanize(st.completion_time - st.start_time)
+            return Outcome(True, f"job {name} succeeded in {took}", {"job": name})
+        failed = conditions.get("Failed")
+        if failed is not None and _true(failed):
+            reason = failed.message or failed.reason or "no reason given"
+            return Outcome(False, f"job {name} failed: {reason[:200]}", {"job": name})
+        return None
