@@ -20,21 +20,26 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config_checks import (  # noqa: F401  (re-exported)
+    BackupAgeCheck,
+    Check,
+    Checklist,
+    ManualCheck,
+    NodesCheck,
+    Report,
+    SchedulerSettings,
+    ServiceCheck,
+    validate_checklist_targets,
+)
 from bot.config_sections import (  # noqa: F401  (re-exported: import config models from bot.config)
     DEFAULT_SEVERITY_MAP,
     SEVERITY,
     AlertSettings,
-    BackupAgeCheck,
-    Check,
-    Checklist,
     EscalationPolicy,
     EscalationStep,
-    ManualCheck,
-    NodesCheck,
     Oncall,
     Rotation,
     Route,
-    ServiceCheck,
     SnsSettings,
     WebhookSettings,
 )
@@ -67,10 +72,12 @@ __all__ = [
     "OpsConfig",
     "Permissions",
     "RdsInstance",
+    "Report",
     "Rotation",
     "Route",
     "SERVICE_NAME",
     "SEVERITY",
+    "SchedulerSettings",
     "Service",
     "ServiceCheck",
     "SnsSettings",
@@ -215,6 +222,8 @@ class OpsConfig(Strict):
     alerts: AlertSettings = AlertSettings()
     oncall: Oncall = Oncall()
     checklists: dict[str, Checklist] = {}
+    reports: dict[str, Report] = {}
+    scheduler: SchedulerSettings = SchedulerSettings()
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
 
@@ -239,20 +248,10 @@ class OpsConfig(Strict):
         needs_k8s = any(s.kubernetes for s in self.services) or any(d.kubernetes_cronjob for d in self.databases)
         if needs_k8s and self.integrations.kubernetes is None:
             raise ValueError("a service or database uses kubernetes: add `integrations: {kubernetes: {...}}`")
-        self._checklist_targets()
+        validate_checklist_targets(self)
         if (needs_aws or any(d.rds for d in self.databases)) and self.integrations.aws is None:
             raise ValueError("a service or database uses AWS: add `integrations: {aws: {...}}` (may be empty)")
         return self
-
-    def _checklist_targets(self) -> None:
-        for name, checklist in self.checklists.items():
-            for i, c in enumerate(checklist.checks):
-                if isinstance(c, ServiceCheck) and self.service(c.service) is None:
-                    raise ValueError(f"checklists.{name}.checks[{i}]: no service named {c.service!r}")
-                if isinstance(c, BackupAgeCheck) and self.database(c.database) is None:
-                    raise ValueError(f"checklists.{name}.checks[{i}]: no database named {c.database!r}")
-                if isinstance(c, NodesCheck) and self.integrations.kubernetes is None:
-                    raise ValueError(f"checklists.{name}.checks[{i}]: kubernetes_nodes needs integrations.kubernetes")
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)

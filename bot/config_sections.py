@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from bot.config_types import SERVICE_NAME, Duration, Strict
 
@@ -132,50 +131,3 @@ class Rotation(Strict):
 
 class Oncall(Strict):
     rotations: tuple[Rotation, ...] = ()
-
-
-def _cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(value)
-    except ValueError as exc:
-        raise ValueError(f"not a cron expression ({exc})") from None
-    return value
-
-
-Cron = Annotated[str, AfterValidator(_cron)]
-
-
-class ServiceCheck(Strict):
-    """Every status source of a service (its /health, deployment, alarms …), as `/ops status <service>`."""
-
-    check: Literal["http", "service"]
-    service: str
-
-
-class BackupAgeCheck(Strict):
-    check: Literal["backup_age"]
-    database: str
-
-
-class NodesCheck(Strict):
-    check: Literal["kubernetes_nodes"]
-
-
-class ManualCheck(Strict):
-    """A step for a person: shown with a Done button that records who did it and when."""
-
-    check: Literal["manual"]
-    text: str = Field(min_length=1, max_length=300)
-
-
-Check = Annotated[ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck, Field(discriminator="check")]
-
-
-class Checklist(Strict):
-    schedule: Cron | None = None                 # cron in the checklist's (or the config's) timezone
-    timezone: str | None = None
-    channel: str | None = None                   # default: channels.default
-    title: str | None = None
-    checks: tuple[Check, ...] = Field(min_length=1)

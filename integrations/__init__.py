@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, utcnow
-from bot.config import Database, OpsConfig, Service
+from bot.config import Check, Database, OpsConfig, Service
 from integrations.base import AdapterError, BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
 from integrations.unavailable import Unavailable
@@ -24,6 +24,13 @@ class Integrations:
     rollback_targets: Mapping[str, RollbackTarget] = field(default_factory=dict)
     backup_targets: Mapping[str, BackupTarget] = field(default_factory=dict)
     scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
+    # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
+    # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
+    check_sources: Mapping[str, StatusSource] = field(default_factory=dict)
+
+
+def check_key(checklist: str, position: int) -> str:
+    return f"{checklist}#{position}"
 
 
 class _Builder:
@@ -147,6 +154,20 @@ class _Out:
     rollback: dict[str, RollbackTarget] = field(default_factory=dict)
     backup: dict[str, BackupTarget] = field(default_factory=dict)
     scale: dict[str, ScaleTarget] = field(default_factory=dict)
+    checks: dict[str, StatusSource] = field(default_factory=dict)
+
+
+def _checks(b: _Builder, config: OpsConfig, out: _Out) -> None:
+    """A source for every checklist check that does not simply reuse a service's or database's sources."""
+    for name, checklist in config.checklists.items():
+        for position, check in enumerate(checklist.checks):
+            source = _check_source(b, check)
+            if source is not None:
+                out.checks[check_key(name, position)] = source
+
+
+def _check_source(b: _Builder, check: Check) -> StatusSource | None:
+    return None
 
 
 def build_integrations(config: OpsConfig, *, clock: Callable[[], datetime] = utcnow) -> Integrations:
@@ -159,5 +180,6 @@ def build_integrations(config: OpsConfig, *, clock: Callable[[], datetime] = utc
         from integrations.kubernetes import KubernetesNodes
 
         out.status[NODES] = (b.with_k8s(lambda api: KubernetesNodes(api, timeout_s=b.k8s_timeout())),)
+    _checks(b, config, out)
     return Integrations(status_sources=out.status, rollback_targets=out.rollback,
-                        backup_targets=out.backup, scale_targets=out.scale)
+                        backup_targets=out.backup, scale_targets=out.scale, check_sources=out.checks)

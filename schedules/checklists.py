@@ -2,6 +2,7 @@
 to-dos, the whole run and each item stored. A scheduled slot runs once (unique (checklist, scheduled_for))."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,71 +11,101 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import BackupAgeCheck, Check, ManualCheck, NodesCheck, ServiceCheck
-from bot.errors import ConflictError, NotFoundError
+from bot.errors import ConflictError, NotFoundError, new_ref
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
 from bot.storage.models import ChecklistItem, ChecklistRun
-from integrations import NODES
+from integrations import NODES, check_key
 from integrations.base import Health, StatusSource
 from integrations.status import ServiceState, check_services
 
+log = logging.getLogger(__name__)
 VERDICT = {Health.OK: "ok", Health.DEGRADED: "warn", Health.UNKNOWN: "warn", Health.DOWN: "fail"}
+MAX_DETAILS = 4000
 
 
-def label(check: Check) -> tuple[str, str]:
-    """(kind, what a person reads) for one configured check."""
+def _sources(rt: Runtime, name: str, position: int, check: Check) -> tuple[StatusSource, ...] | None:
+    """What answers one check; None for a step done by a person."""
+    own = rt.integrations.check_sources.get(check_key(name, position))
+    if own is not None:
+        return (own,)
+    if isinstance(check, ManualCheck):
+        return None
     if isinstance(check, ServiceCheck):
-        return "service", check.service
+        return tuple(rt.integrations.status_sources.get(check.service, ()))
     if isinstance(check, BackupAgeCheck):
-        return "backup_age", f"backup of {check.database}"
+        return tuple(rt.integrations.status_sources.get(check.database, ()))
     if isinstance(check, NodesCheck):
-        return "kubernetes_nodes", "Kubernetes nodes"
-    assert isinstance(check, ManualCheck)
-    return "manual", check.text
+        return tuple(rt.integrations.status_sources.get(NODES, ()))
+    return ()
 
 
-def _source_key(check: Check) -> str | None:
-    if isinstance(check, ServiceCheck):
-        return check.service
-    if isinstance(check, BackupAgeCheck):
-        return check.database
-    if isinstance(check, NodesCheck):
-        return NODES
-    return None
+def _claim_slot(rt: Runtime, run: ChecklistRun) -> int | None:
+    try:
+        with session_scope(rt.sessions) as session:
+            session.add(run)
+            session.flush()
+            return run.id
+    except IntegrityError:
+        return None
 
 
 def run_checklist(rt: Runtime, name: str, *, scheduled_for: datetime, trigger: str,
                   requested_by: str | None = None) -> int | None:
-    """Run `name` for the slot `scheduled_for`; the run id, or None when that slot already ran."""
-    checklist = rt.config.checklists[name]
-    try:
-        with session_scope(rt.sessions) as session:
-            run = ChecklistRun(checklist=name, scheduled_for=scheduled_for, started_at=rt.clock(), trigger=trigger,
-                               requested_by=requested_by, result="running")
-            session.add(run)
-            session.flush()
-            run_id = run.id
-    except IntegrityError:
+    """Run `name` for the slot `scheduled_for`; the run id, or None when that slot already ran.
+
+    A checklist that cannot run at all (a crash in here) is stored as result `error` with a reference,
+    so the report says so instead of saying nothing."""
+    run_id = _claim_slot(rt, ChecklistRun(checklist=name, scheduled_for=scheduled_for, started_at=rt.clock(),
+                                          trigger=trigger, requested_by=requested_by, result="running"))
+    if run_id is None:
         return None
-    keys = {k for c in checklist.checks if (k := _source_key(c)) is not None}
-    sources: Mapping[str, tuple[StatusSource, ...]] = {k: rt.integrations.status_sources.get(k, ()) for k in keys}
-    states = {s.name: s for s in check_services(sources)} if sources else {}
-    with session_scope(rt.sessions) as session:
-        stored = session.get(ChecklistRun, run_id)
-        assert stored is not None
-        run = stored
-        for position, check in enumerate(checklist.checks):
-            kind, text = label(check)
-            result, reason = _verdict(states.get(_source_key(check) or ""), manual=kind == "manual")
-            run.items.append(ChecklistItem(position=position, kind=kind, label=text[:300], result=result,
-                                           reason=reason))
-        results = [item.result for item in run.items]
-        run.result = "fail" if "fail" in results else "warn" if "warn" in results else "ok"
-        run.summary = ", ".join(f"{results.count(r)} {word}" for r, word in
-                                (("fail", "failed"), ("warn", "warning"), ("ok", "passed"), ("todo", "to do"))
-                                if results.count(r))
-        run.finished_at = rt.clock()
+    try:
+        items = _evaluate(rt, name)
+    except Exception:
+        ref = new_ref()
+        log.exception("checklist %s could not run: ref=%s", name, ref)
+        _finish(rt, run_id, [], error=f"the checklist could not run (ref `{ref}`); see the bot's log")
+        return run_id
+    _finish(rt, run_id, items)
     return run_id
+
+
+def record_missed(rt: Runtime, name: str, *, scheduled_for: datetime, reason: str) -> int | None:
+    """Store a scheduled slot that was skipped (the bot was down past the grace time): history shows it."""
+    now = rt.clock()
+    return _claim_slot(rt, ChecklistRun(checklist=name, scheduled_for=scheduled_for, started_at=now,
+                                        finished_at=now, trigger="schedule", result="skipped", summary=reason))
+
+
+def _evaluate(rt: Runtime, name: str) -> list[ChecklistItem]:
+    checklist = rt.config.checklists[name]
+    wanted = {str(p): _sources(rt, name, p, c) for p, c in enumerate(checklist.checks)}
+    sources: Mapping[str, tuple[StatusSource, ...]] = {k: v for k, v in wanted.items() if v is not None}
+    states = {s.name: s for s in check_services(sources)} if sources else {}
+    items = []
+    for position, check in enumerate(checklist.checks):
+        state = states.get(str(position))
+        result, reason = _verdict(state, manual=wanted[str(position)] is None)
+        items.append(ChecklistItem(position=position, kind=check.check, label=check.label[:300], result=result,
+                                   reason=reason, details=_details(state)))
+    return items
+
+
+def _finish(rt: Runtime, run_id: int, items: list[ChecklistItem], *, error: str | None = None) -> None:
+    with session_scope(rt.sessions) as session:
+        run = session.get(ChecklistRun, run_id)
+        assert run is not None
+        run.items.extend(items)
+        results = [item.result for item in items]
+        if error is not None:
+            run.result, run.summary = "error", error
+        else:
+            run.result = "fail" if "fail" in results else "warn" if "warn" in results else "ok"
+            run.summary = ", ".join(f"{results.count(r)} {word}" for r, word in
+                                    (("fail", "failed"), ("warn", "warning"), ("ok", "passed"), ("todo", "to do"))
+                                    if results.count(r))
+        run.finished_at = rt.clock()
 
 
 def _verdict(state: ServiceState | None, *, manual: bool) -> tuple[str, str | None]:
@@ -86,6 +117,17 @@ def _verdict(state: ServiceState | None, *, manual: bool) -> tuple[str, str | No
     return VERDICT[state.health], "; ".join(bad)[:1000] or None
 
 
+def _details(state: ServiceState | None) -> str | None:
+    """Every finding of one check, one line each, for the report's thread."""
+    if state is None or not state.findings:
+        return None
+    lines = []
+    for f in state.findings:
+        extra = ", ".join(f"{k}={v}" for k, v in f.details.items())
+        lines.append(f"{f.health.value} · {f.source} · {f.subject}: {f.summary}" + (f" ({extra})" if extra else ""))
+    return "\n".join(lines)[:MAX_DETAILS]
+
+
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
     position: int
@@ -95,6 +137,7 @@ class ItemRecord:
     reason: str | None
     done_by: str | None
     done_at: datetime | None
+    details: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +158,7 @@ class RunRecord:
 def _record(row: ChecklistRun) -> RunRecord:
     return RunRecord(row.id, row.checklist, row.scheduled_for, row.started_at, row.trigger, row.requested_by,
                      row.result, row.summary, row.slack_channel, row.slack_ts,
-                     tuple(ItemRecord(i.position, i.kind, i.label, i.result, i.reason, i.done_by, i.done_at)
+                     tuple(ItemRecord(i.position, i.kind, i.label, i.result, i.reason, i.done_by, i.done_at, i.details)
                            for i in row.items))
 
 

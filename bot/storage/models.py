@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Unicode, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.storage.db import UTCDateTime
@@ -213,7 +213,7 @@ class ChecklistRun(Base):
     finished_at: Mapped[datetime | None]
     trigger: Mapped[str] = mapped_column(String(16))             # schedule | manual
     requested_by: Mapped[str | None] = mapped_column(String(64))
-    result: Mapped[str] = mapped_column(String(8))               # ok | warn | fail | error | running
+    result: Mapped[str] = mapped_column(String(8))               # ok|warn|fail|error|running|skipped
     summary: Mapped[str | None] = mapped_column(Text)
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
@@ -232,6 +232,7 @@ class ChecklistItem(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     done_by: Mapped[str | None] = mapped_column(String(64))
     done_at: Mapped[datetime | None]
+    details: Mapped[str | None] = mapped_column(Text)            # every finding, for the report's thread
 
 
 class OncallOverride(Base):
@@ -255,3 +256,13 @@ class Delivery(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SchedulerJob(Base):
+    """APScheduler 3's SQLAlchemyJobStore table (it reads and writes it; we only own its migration and clean it)."""
+
+    __tablename__ = "apscheduler_jobs"
+
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
