@@ -143,9 +143,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"opsbot: Slack rejected the bot token ({exc.response.get('error')})", file=sys.stderr)
         return 2
     if args.cmd == "socket":
+        import threading
+
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        from bot.http import start_scheduler
+
         assert settings.slack_app_token is not None
+        start_scheduler(rt, threading.Event())      # a daemon thread; it ends with the process
         SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
         return 0
     from bot.http import serve

@@ -67,6 +67,24 @@ def make_wsgi_app(rt: Runtime, bolt: App, *, receivers: Receivers | None = None
     return app
 
 
+def start_scheduler(rt: Runtime, stop: threading.Event) -> threading.Thread | None:
+    """Scheduled checklists and reports, when any are configured (one replica leads; see schedules.scheduler)."""
+    from bot.slack.client import web_client
+    from bot.slack.publisher import SlackPublisher
+    from schedules.scheduler import ScheduleRunner
+
+    config = rt.config
+    scheduled = [c for c in config.checklists.values() if c.schedule] + [r for r in config.reports.values()
+                                                                        if r.schedule]
+    if not config.scheduler.enabled or not scheduled:
+        log.info("scheduler: %s", "disabled (scheduler.enabled: false)" if scheduled else "nothing scheduled")
+        return None
+    runner = ScheduleRunner(rt, SlackPublisher(web_client(rt.settings), stop=stop))
+    thread = threading.Thread(target=runner.run_forever, args=(stop,), name="opsbot-scheduler", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     from waitress import create_server  # type: ignore[import-untyped]
 
@@ -80,6 +98,7 @@ def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
     threading.Thread(target=outbox.run_forever, args=(stop,), name="opsbot-outbox", daemon=True).start()
     escalator = Escalator(rt, web_client(rt.settings))
     threading.Thread(target=escalator.run_forever, args=(stop,), name="opsbot-escalator", daemon=True).start()
+    start_scheduler(rt, stop)
     app = make_wsgi_app(rt, bolt, receivers=Receivers(rt, on_stored=outbox.wake))
     server = create_server(app, host=host, port=port, threads=16, ident="opsbot")
     actual = getattr(server, "effective_port", port)

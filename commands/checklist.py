@@ -1,9 +1,10 @@
 """/ops checklist — run a checklist now, list them with their next run, show a checklist's history."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clock import humanize
 from bot.errors import ConflictError, NotFoundError, UsageError
 from bot.reply import Actions, Button, Context, Reply, Section, code, escape
 from bot.runtime import Runtime
@@ -13,7 +14,9 @@ from schedules.checklists import RunRecord, run_checklist
 
 USAGE = {"run": "/ops checklist run <name>", "list": "/ops checklist list", "history": "/ops checklist history <name>"}
 ICON = {"ok": ":white_check_mark:", "warn": ":large_yellow_circle:", "fail": ":red_circle:", "todo": ":ballot_box:",
-        "done": ":ballot_box_with_check:", "error": ":warning:", "running": ":hourglass_flowing_sand:"}
+        "done": ":ballot_box_with_check:", "error": ":warning:", "running": ":hourglass_flowing_sand:",
+        "skipped": ":fast_forward:"}
+LATE = timedelta(minutes=1)     # a scheduled run this much after its slot says so
 
 
 def _name(ctx: CommandContext, args: list[str], usage: str) -> str:
@@ -51,10 +54,11 @@ def card(run_row: RunRecord, rt: Runtime) -> Reply:
     zone = (checklist.timezone if checklist and checklist.timezone else None) or rt.config.timezone
     title = (checklist.title if checklist and checklist.title else None) or f"{run_row.checklist} checklist"
     when = run_row.scheduled_for.astimezone(ZoneInfo(zone))
-    late = (run_row.started_at - run_row.scheduled_for).total_seconds()
-    late_note = f" — late by {int(late // 60)}m" if run_row.trigger == "schedule" and late >= 60 else ""
-    head = (f"{ICON.get(run_row.result, '')} *{escape(title)}* · {when:%a %d %b %H:%M} {zone}{late_note}\n"
-            f"{run_row.summary or run_row.result}")
+    late = run_row.started_at - run_row.scheduled_for
+    late_note = (f"\n:hourglass: Late by {humanize(late)}: the bot was not running at {when:%H:%M}"
+                 if run_row.trigger == "schedule" and late >= LATE and run_row.result != "skipped" else "")
+    head = (f"{ICON.get(run_row.result, '')} *{escape(title)}* · {when:%a %d %b %H:%M} {zone}\n"
+            f"{run_row.summary or run_row.result}{late_note}")
     items = run_row.items
     problems = [f"{ICON[i.result]} *{escape(i.label)}* — {escape(i.reason or i.result)}"
                 for i in items if i.result in ("fail", "warn")]
@@ -131,3 +135,13 @@ def _history(ctx: CommandContext, name: str) -> Reply:
 COMMAND = Subcommand(name="checklist", usage="/ops checklist run|list|history …",
                      summary="Run a runbook checklist now, list the schedules, see past runs.", run=run, slow=True,
                      more_usage=tuple(USAGE.values()))
+
+
+def details(run_row: RunRecord) -> tuple[Reply, ...]:
+    """The thread under a report: what every check saw, one section per check (nothing for manual steps)."""
+    sections = [Section(f"{ICON.get(i.result, '')} *{escape(i.label)}*\n```{escape(i.details)}```")
+                for i in run_row.items if i.details]
+    if not sections:
+        return ()
+    head = Context(f"Details of run #{run_row.id}: every finding of every check")
+    return (Reply(text=f"Details of checklist run #{run_row.id}", blocks=(head, *sections), ephemeral=False),)

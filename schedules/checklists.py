@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +76,24 @@ def record_missed(rt: Runtime, name: str, *, scheduled_for: datetime, reason: st
     now = rt.clock()
     return _claim_slot(rt, ChecklistRun(checklist=name, scheduled_for=scheduled_for, started_at=now,
                                         finished_at=now, trigger="schedule", result="skipped", summary=reason))
+
+
+def record_report(rt: Runtime, key: str, *, scheduled_for: datetime) -> int | None:
+    """Claim a scheduled report's slot (same table, key `report:<name>`); None when it was already taken."""
+    now = rt.clock()
+    return _claim_slot(rt, ChecklistRun(checklist=key[:64], scheduled_for=scheduled_for, started_at=now,
+                                        finished_at=now, trigger="schedule", result="ok", summary="report posted"))
+
+
+def close_interrupted(rt: Runtime, *, older_than: timedelta) -> int:
+    """Runs left `running` by a replica that died mid-run: mark them, so history does not show them forever."""
+    now = rt.clock()
+    with session_scope(rt.sessions) as session:
+        changed = session.execute(update(ChecklistRun).where(
+            ChecklistRun.result == "running", ChecklistRun.started_at < now - older_than)
+            .values(result="error", finished_at=now, summary="interrupted: the bot stopped during this run")
+            .execution_options(synchronize_session=False))
+        return int(changed.rowcount)  # type: ignore[attr-defined]
 
 
 def _evaluate(rt: Runtime, name: str) -> list[ChecklistItem]:

@@ -1,0 +1,129 @@
+"""Which replica runs the schedule. APScheduler 3 has no coordination between processes sharing a job store
+(its FAQ says so, and two schedulers on one store do run every job twice), so exactly one holds a lock:
+
+- PostgreSQL: a session advisory lock on a connection held for as long as this replica leads. When the
+  process dies, PostgreSQL ends the session and the lock is free for the next standby's attempt.
+- SQLite file: an exclusive flock on `<database>.scheduler-lock`, released by the kernel when the process dies.
+- SQLite in memory: one process by definition, always the leader.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "opsbot.scheduler:"       # hashed with the schema, so deployments sharing a database don't collide
+
+
+class Lock(Protocol):
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; never blocks."""
+        ...
+
+    def held(self) -> bool:
+        """Still ours? False once the connection or file behind it is gone."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class PostgresLock:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as exc:
+            log.warning("scheduler lock: database unreachable (%s)", type(exc).__name__)
+            return False
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:name || current_schema()))"),
+                                    {"name": LOCK_NAME}).scalar())
+        except SQLAlchemyError as exc:
+            log.warning("scheduler lock: could not ask (%s)", type(exc).__name__)
+            got = False
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # Close the real connection rather than returning it to the pool: the lock goes with the session.
+            conn.invalidate()
+            conn.close()
+
+
+class FileLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+class SoleLock:
+    """An in-memory database lives in one process: that process leads."""
+
+    def __init__(self) -> None:
+        self._held = False
+
+    def try_acquire(self) -> bool:
+        self._held = True
+        return True
+
+    def held(self) -> bool:
+        return self._held
+
+    def release(self) -> None:
+        self._held = False
+
+
+def lock_for(engine: Engine) -> Lock:
+    if engine.dialect.name == "postgresql":
+        return PostgresLock(engine)
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+        return FileLock(Path(f"{database}.scheduler-lock"))
+    return SoleLock()
