@@ -63,7 +63,8 @@ def button_command(action_id: str, value: str) -> tuple[str, CardRef] | None:
     if entry is None:
         return None
     template, card_kind = entry
-    return template.format(value=value), (card_kind, value)
+    # A value may add `.<part>` after its card's key (a checklist step: `<run>.<step>`); the card is the key's.
+    return template.format(value=value), (card_kind, value.partition(".")[0])
 
 
 def dispatch(ctx: CommandContext, text: str) -> Reply:

@@ -82,17 +82,22 @@ def card(run_row: RunRecord, rt: Runtime) -> Reply:
                  card=("checklist", str(run_row.id)))
 
 
+def _run_id(key: str) -> int:
+    """A report's card key: the run id, or a Done button's `<run>.<step>` (the card it sits on is the run's)."""
+    return int(key.partition(".")[0])
+
+
 def load_card(rt: Runtime, key: str) -> Reply:
-    return card(checklists.get_run(rt, int(key)), rt)
+    return card(checklists.get_run(rt, _run_id(key)), rt)
 
 
 def card_location(rt: Runtime, key: str) -> tuple[str, str] | None:
-    row = checklists.get_run(rt, int(key))
+    row = checklists.get_run(rt, _run_id(key))
     return (row.slack_channel, row.slack_ts) if row.slack_channel and row.slack_ts else None
 
 
 def attach_card(rt: Runtime, key: str, channel: str, ts: str) -> None:
-    checklists.attach(rt, int(key), channel, ts)
+    checklists.attach(rt, _run_id(key), channel, ts)
 
 
 def _done(ctx: CommandContext, args: list[str]) -> Reply:

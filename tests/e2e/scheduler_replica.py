@@ -27,7 +27,7 @@ def read(path: Path) -> datetime:
 
 def main(db_url: str, config: Path, clock_file: Path, slack: str) -> None:
     now = read(clock_file)
-    with freeze_time(now, real_asyncio=True) as frozen:
+    with freeze_time(now, real_asyncio=True, ignore=["kubernetes"]) as frozen:
         settings = Settings.from_env({"DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_API_URL": slack})
         rt = build_runtime(settings, load_config(config), migrate=False)
         stop = threading.Event()

@@ -1,0 +1,59 @@
+"""A scheduled report in Slack: its Done buttons, clicked through Bolt with signed requests, record who did
+the step and redraw the posted report."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from slack_bolt import BoltRequest
+
+from bot.app import build_bolt_app
+from bot.slack.client import web_client
+from bot.slack.publisher import SlackPublisher
+from schedules.checklists import history
+from schedules.scheduler import SlotJobs
+from tests.slackreq import action_body, signed_headers
+from tests.waiting import wait_until
+
+NINE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def config(targets):
+    return {"timezone": "Europe/Berlin", "channels": {"default": "C0ONCALL"},
+            "services": [{"name": "backend", "health": {"url": f"{targets.url}/healthy"}}],
+            "checklists": {"morning": {"schedule": "0 9 * * *", "title": "Morning health report", "checks": [
+                {"check": "http", "service": "backend"},
+                {"check": "manual", "text": "Review the Grafana error-rate dashboard"},
+                {"check": "manual", "text": "Check last night's cost report"}]}}}
+
+
+def test_done_records_the_person_and_the_posted_report_shows_it(make_runtime, fake_slack, work_pool,
+                                                                health_targets):
+    rt = make_runtime(config(health_targets), fake=fake_slack)
+    SlotJobs(rt, SlackPublisher(web_client(rt.settings))).run("checklist", "morning", NINE)
+    [report] = [c.body for c in fake_slack.named("chat.postMessage") if "thread_ts" not in c.body]
+    [run] = history(rt, "morning")
+    assert (run.slack_channel, run.slack_ts) == ("C0ONCALL", fake_slack.named("chat.postMessage")[0].body.get(
+        "ts", run.slack_ts))
+    buttons = [e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["text"]["text"] for b in buttons] == ["Done: Review the Grafana error-rate dashboard",
+                                                    "Done: Check last night's cost report"]
+    app = build_bolt_app(rt, work_pool=work_pool)
+
+    def click(user, value, tag):
+        body = action_body("checklist.done", value, user=user, channel="C0ONCALL", message_ts=run.slack_ts,
+                           response_url=f"{fake_slack.url}/response/{tag}")
+        return app.dispatch(BoltRequest(body=body, headers=signed_headers(body)))
+
+    assert click("U0BOB", buttons[0]["value"], "bob").status == 200
+    [update] = fake_slack.wait_for("chat.update")
+    assert (update.body["channel"], update.body["ts"]) == ("C0ONCALL", run.slack_ts)
+    shown = json.dumps(update.body["blocks"], ensure_ascii=False)
+    assert "Review the Grafana error-rate dashboard — done by <@U0BOB> at 03:00 UTC" in shown
+    assert "Done: Review the Grafana" not in shown and "Done: Check last night's cost report" in shown
+    wait_until(lambda: history(rt, "morning")[0].items[1].done_by == "U0BOB", what="the step to be stored")
+
+    assert click("U0CAROL", buttons[0]["value"], "carol").status == 200      # a second person, same step
+    [answer] = fake_slack.wait_for("/response/carol")
+    assert "Already done by <@U0BOB>" in answer.body["text"] and answer.body.get("response_type") == "ephemeral"
+    assert history(rt, "morning")[0].items[1].done_by == "U0BOB"
