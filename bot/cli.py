@@ -89,7 +89,23 @@ def summary(config: OpsConfig, path: Path) -> str:
         how += [f"cronjob {d.kubernetes_cronjob.namespace}/{d.kubernetes_cronjob.name}"] if d.kubernetes_cronjob else []
         lines.append(f"    - {d.name}: {', '.join(how) or 'no backup mechanism'}, max backup age "
                      f"{d.max_backup_age.total_seconds() / 3600:g}h")
-    return "\n".join(lines)
+    return "\n".join(lines + _schedules(config))
+
+
+def _schedules(config: OpsConfig) -> list[str]:
+    sched = config.scheduler
+    state = (f"on, grace {sched.misfire_grace_time.total_seconds() / 60:g}m, leader poll "
+             f"{sched.leader_poll.total_seconds():g}s" if sched.enabled else "off")
+    lines = [f"  checklists   {len(config.checklists)} (scheduler {state})"]
+    for name, c in config.checklists.items():
+        when = f"{c.schedule} ({c.timezone or config.timezone})" if c.schedule else "on demand"
+        lines.append(f"    - {name}: {when} -> {c.channel or config.channels.default}, {len(c.checks)} check(s)")
+    if config.reports:
+        lines.append(f"  reports      {len(config.reports)}")
+    for name, r in config.reports.items():
+        when = f"{r.schedule} ({r.timezone or config.timezone})" if r.schedule else "on demand"
+        lines.append(f"    - {name}: {r.kind}, {when} -> {r.channel or config.channels.default}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
