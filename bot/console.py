@@ -20,6 +20,7 @@ EMOJI = {
     ":large_orange_circle:": "🟠", ":rotating_light:": "🚨", ":warning:": "⚠️ ", ":eyes:": "👀",
     ":white_check_mark:": "✅", ":tada:": "🎉", ":hourglass_flowing_sand:": "⏳", ":hourglass:": "⌛",
     ":x:": "❌", ":no_entry_sign:": "🚫", ":mag:": "🔍", ":arrow_forward:": "▶️ ",
+    ":ballot_box:": "☐", ":ballot_box_with_check:": "☑️ ", ":fast_forward:": "⏩",
 }
 _MENTION = re.compile(r"<@([A-Z0-9a-z_.-]+)>")
 _EMOJI = re.compile(r":[a-z0-9_+-]+:")
@@ -30,7 +31,9 @@ def to_terminal(text: str) -> str:
     """Slack mrkdwn to terminal text: emoji shortcodes to symbols, mentions to @id, entities decoded."""
     text = _EMOJI.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), text)
     text = _MENTION.sub(lambda m: "@" + m.group(1), text)
-    text = _BOLD.sub(lambda m: m.group(1), text)
+    # Bold outside `code` only: a cron like `0 9 * * *` keeps its stars.
+    text = "`".join(part if i % 2 else _BOLD.sub(lambda m: m.group(1), part)
+                    for i, part in enumerate(text.split("`")))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

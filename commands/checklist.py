@@ -124,7 +124,10 @@ def _list(ctx: CommandContext) -> Reply:
             when = f"`{c.schedule}` ({zone}), next {nxt:%a %d %b %H:%M}" if nxt else f"`{c.schedule}`"
         else:
             when = "on demand only"
-        lines.append(f"• *{escape(name)}* — {len(c.checks)} check(s), {when}")
+        last = checklists.history(ctx.rt, name, limit=1)
+        seen = (f"; last {ICON.get(last[0].result, '')} {last[0].scheduled_for.astimezone(ZoneInfo(zone)):%a %H:%M} "
+                f"({last[0].summary or last[0].result})" if last else "; not run yet")
+        lines.append(f"• *{escape(name)}* — {len(c.checks)} check(s), {when}{escape(seen)}")
     return Reply(text="\n".join(lines), blocks=(Section("*Checklists*"), Section("\n".join(lines))))
 
 
