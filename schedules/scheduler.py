@@ -196,6 +196,7 @@ class ScheduleRunner:
         self.lock = lock if lock is not None else lock_for(rt.engine)
         self._aps: Any = None
         self._guard = threading.Lock()
+        self._standing_by = False
         self.slots_done = 0          # slots run or recorded as missed by this replica (read by tests and logs)
 
     @property
@@ -206,7 +207,12 @@ class ScheduleRunner:
         """One leadership check: take the lead if free, give it up if the lock is gone. True while leading."""
         with self._guard:
             if self._aps is None:
-                if self.lock.try_acquire():
+                if not self.lock.try_acquire():
+                    if not self._standing_by:
+                        log.info("another replica runs the schedule; this one stands by")
+                        self._standing_by = True
+                else:
+                    self._standing_by = False
                     try:
                         self._aps = self._start()
                     except Exception:

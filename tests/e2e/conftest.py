@@ -67,13 +67,17 @@ def start_bot(tmp_path: Path, fake_slack, db_url: str) -> Iterator[Callable[...,
         procs.append(proc)
         deadline = time.monotonic() + 30
         assert proc.stderr is not None
+        early: list[str] = []
         while time.monotonic() < deadline:
             line = proc.stderr.readline()
+            early.append(line)
             if not line and proc.poll() is not None:
                 raise AssertionError(f"opsbot serve exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
             match = re.search(r"listening on (http://\S+?)/slack/events", line)
             if match:
-                return BotProcess(proc, match.group(1))
+                bot = BotProcess(proc, match.group(1))
+                bot.log[:0] = early                   # what it logged while starting
+                return bot
         raise AssertionError("opsbot serve did not report its port within 30s")
 
     yield start
