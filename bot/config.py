@@ -24,11 +24,17 @@ from bot.config_checks import (  # noqa: F401  (re-exported)
     BackupAgeCheck,
     Check,
     Checklist,
+    CloudWatchAlarmsCheck,
+    LogErrorsCheck,
     ManualCheck,
+    MetricCheck,
     NodesCheck,
+    PodsCheck,
     Report,
     SchedulerSettings,
     ServiceCheck,
+    SqlCheck,
+    TlsExpiryCheck,
     validate_checklist_targets,
 )
 from bot.config_sections import (  # noqa: F401  (re-exported: import config models from bot.config)
@@ -46,6 +52,12 @@ from bot.config_sections import (  # noqa: F401  (re-exported: import config mod
 from bot.config_types import SERVICE_NAME, Duration, Strict, _bounded, parse_duration  # noqa: F401
 
 __all__ = [
+    "TlsExpiryCheck",
+    "SqlCheck",
+    "PodsCheck",
+    "MetricCheck",
+    "LogErrorsCheck",
+    "CloudWatchAlarmsCheck",
     "AlertSettings",
     "AwsSettings",
     "BackupAgeCheck",

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bot.config_types import Duration, Strict
+from bot.config_types import Duration, Strict, _bounded
 
 if TYPE_CHECKING:
     from bot.config import OpsConfig
@@ -67,7 +67,138 @@ class ManualCheck(Strict):
         return self.text
 
 
-Check = Annotated[ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck, Field(discriminator="check")]
+class CloudWatchAlarmsCheck(Strict):
+    """No CloudWatch alarm of the account (or only those whose name starts with `prefix`) is in ALARM."""
+
+    check: Literal["cloudwatch_alarms"]
+    prefix: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @property
+    def label(self) -> str:
+        return f"CloudWatch alarms {self.prefix}*" if self.prefix else "CloudWatch alarms"
+
+
+MetricStat = Literal["Sum", "Average", "Minimum", "Maximum", "SampleCount"]
+
+
+class MetricCheck(Strict):
+    """One CloudWatch metric's statistic over the last `period`, within `min`/`max`."""
+
+    check: Literal["metric"]
+    namespace: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255)
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
+    stat: MetricStat
+    period: Duration = timedelta(hours=1)
+    max: float | None = None
+    min: float | None = None
+
+    @field_validator("period")
+    @classmethod
+    def _sane_period(cls, value: timedelta) -> timedelta:
+        return _bounded(value, low=timedelta(minutes=1), high=timedelta(days=14))
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> MetricCheck:
+        if self.max is None and self.min is None:
+            raise ValueError("give max:, min: or both (the metric is compared with them)")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        return self
+
+    @property
+    def label(self) -> str:
+        dims = ", ".join(f"{k}={v}" for k, v in self.dimensions.items())
+        return f"{self.namespace} {self.name}" + (f" ({dims})" if dims else "")
+
+
+class LogErrorsCheck(Strict):
+    """At most `max` events in a CloudWatch Logs group match `pattern` over the last `period`."""
+
+    check: Literal["log_errors"]
+    log_group: str = Field(min_length=1, max_length=512)
+    pattern: str = Field(default="ERROR", max_length=1024)   # CloudWatch Logs filter pattern syntax
+    period: Duration = timedelta(hours=24)
+    max: int = Field(default=0, ge=0)
+
+    @field_validator("period")
+    @classmethod
+    def _sane_period(cls, value: timedelta) -> timedelta:
+        return _bounded(value, low=timedelta(minutes=1), high=timedelta(days=30))
+
+    @property
+    def label(self) -> str:
+        return f"{self.pattern or 'events'} in {self.log_group}"
+
+
+class PodsCheck(Strict):
+    """Every pod of a namespace runs (or has succeeded), is ready, and does not keep restarting."""
+
+    check: Literal["kubernetes_pods"]
+    namespace: str = Field(default="default", min_length=1, max_length=63)
+    max_restarts: int = Field(default=5, ge=0)          # a container restarted more often than this is a warning
+
+    @property
+    def label(self) -> str:
+        return f"pods in {self.namespace}"
+
+
+class TlsExpiryCheck(Strict):
+    """The certificate served at `host:port` is trusted, names `host`, and is not about to expire."""
+
+    check: Literal["tls_expiry"]
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9_.:-]+$")
+    port: int = Field(default=443, ge=1, le=65535)
+    min_days: int = Field(default=14, ge=0)             # fewer days left than this: fail
+    warn_days: int | None = Field(default=None, ge=0)   # fewer days left than this: warn (default: twice min_days)
+    ca_file: str | None = None                  # PEM bundle trusted instead of the system's CAs
+    timeout: Duration = timedelta(seconds=5)
+
+    @field_validator("timeout")
+    @classmethod
+    def _sane_timeout(cls, value: timedelta) -> timedelta:
+        return _bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=1))
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> TlsExpiryCheck:
+        if self.warn_days is not None and self.warn_days < self.min_days:
+            raise ValueError(f"warn_days ({self.warn_days}) must not be below min_days ({self.min_days})")
+        return self
+
+    @property
+    def warn_after_days(self) -> int:
+        return self.warn_days if self.warn_days is not None else 2 * self.min_days
+
+    @property
+    def label(self) -> str:
+        return f"TLS certificate of {self.host}" + (f":{self.port}" if self.port != 443 else "")
+
+
+class SqlCheck(Strict):
+    """A database whose SQLAlchemy URL is in the environment variable `url_env` answers; on PostgreSQL, its
+    connections in use stay at or below `max_connections_pct` of max_connections."""
+
+    check: Literal["sql"]
+    url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    max_connections_pct: float = Field(default=80, gt=0, le=100)
+    timeout: Duration = timedelta(seconds=5)
+
+    @field_validator("timeout")
+    @classmethod
+    def _sane_timeout(cls, value: timedelta) -> timedelta:
+        # libpq (and so psycopg) waits at least 2 s for a connection, whatever it is told.
+        return _bounded(value, low=timedelta(seconds=2), high=timedelta(minutes=1))
+
+    @property
+    def label(self) -> str:
+        return f"database at ${self.url_env}"
+
+
+Check = Annotated[
+    ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck | CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck
+    | PodsCheck | TlsExpiryCheck | SqlCheck,
+    Field(discriminator="check"),
+]
 
 
 class Checklist(Strict):
@@ -96,6 +227,9 @@ class Report(Strict):
     title: str | None = None
 
 
+AWS_CHECKS = (CloudWatchAlarmsCheck, MetricCheck, LogErrorsCheck)
+
+
 def validate_checklist_targets(config: OpsConfig) -> None:
     """Every check names something the config defines, with the integration it needs."""
     for name, checklist in config.checklists.items():
@@ -105,5 +239,7 @@ def validate_checklist_targets(config: OpsConfig) -> None:
                 raise ValueError(f"{where}: no service named {c.service!r}")
             if isinstance(c, BackupAgeCheck) and config.database(c.database) is None:
                 raise ValueError(f"{where}: no database named {c.database!r}")
-            if isinstance(c, NodesCheck) and config.integrations.kubernetes is None:
-                raise ValueError(f"{where}: kubernetes_nodes needs integrations.kubernetes")
+            if isinstance(c, NodesCheck | PodsCheck) and config.integrations.kubernetes is None:
+                raise ValueError(f"{where}: {c.check} needs integrations.kubernetes")
+            if isinstance(c, AWS_CHECKS) and config.integrations.aws is None:
+                raise ValueError(f"{where}: {c.check} needs integrations.aws (it may be empty: `aws: {{}}`)")

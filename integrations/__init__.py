@@ -8,7 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, utcnow
-from bot.config import Check, Database, OpsConfig, Service
+from bot.config import (
+    BackupAgeCheck,
+    Check,
+    CloudWatchAlarmsCheck,
+    Database,
+    LogErrorsCheck,
+    MetricCheck,
+    OpsConfig,
+    PodsCheck,
+    Service,
+    SqlCheck,
+    TlsExpiryCheck,
+)
 from integrations.base import AdapterError, BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
 from integrations.unavailable import Unavailable
@@ -167,6 +179,53 @@ def _checks(b: _Builder, config: OpsConfig, out: _Out) -> None:
 
 
 def _check_source(b: _Builder, check: Check) -> StatusSource | None:
+    """The source a check asks on its own; None for checks that reuse a service's or database's sources
+    (service, kubernetes_nodes, backup_age without max_age) and for manual steps."""
+    if isinstance(check, CloudWatchAlarmsCheck):
+        from integrations.aws.cloudwatch import CloudWatchAccountAlarms
+
+        return CloudWatchAccountAlarms(check, b.aws())
+    if isinstance(check, MetricCheck):
+        from integrations.aws.cloudwatch import CloudWatchMetric
+
+        return CloudWatchMetric(check, b.aws(), clock=b.clock)
+    if isinstance(check, LogErrorsCheck):
+        from integrations.aws.logs import CloudWatchLogErrors
+
+        return CloudWatchLogErrors(check, b.aws(), clock=b.clock)
+    if isinstance(check, PodsCheck):
+        from integrations.kubernetes_pods import KubernetesPods
+
+        pods_check = check
+        pods: StatusSource = b.with_k8s(lambda api: KubernetesPods(pods_check, api, timeout_s=b.k8s_timeout()))
+        return pods
+    if isinstance(check, TlsExpiryCheck):
+        from integrations.tls import TlsCertificate
+
+        return TlsCertificate(check, clock=b.clock)
+    if isinstance(check, SqlCheck):
+        from integrations.sql import SqlDatabase
+
+        return SqlDatabase(check)
+    if isinstance(check, BackupAgeCheck) and check.max_age is not None:
+        # The database's backup source again, judged against this check's max_age. A database with both
+        # rds and kubernetes_cronjob is judged by RDS, the backup `/ops backup` makes (as in _database()).
+        db = b.config.database(check.database)
+        assert db is not None                                   # config validation guarantees it
+        max_age = check.max_age
+        if db.rds is not None:
+            from integrations.aws.rds import RdsInstance
+
+            return RdsInstance(db.name, db.rds, b.aws(), max_backup_age=max_age, clock=b.clock,
+                               poll_interval_s=b.aws_poll())
+        if db.kubernetes_cronjob is not None:
+            from integrations.kubernetes_backup import KubernetesCronJobBackup
+
+            cron = db.kubernetes_cronjob
+            job: StatusSource = b.with_k8s(lambda api: KubernetesCronJobBackup(
+                cron, api, timeout_s=b.k8s_timeout(), max_backup_age=max_age, clock=b.clock,
+                poll_interval_s=b.k8s_poll()))
+            return job
     return None
 
 
