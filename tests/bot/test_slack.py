@@ -95,9 +95,15 @@ def _card_ts(rt):
 
 
 def test_typed_ack_updates_the_stored_card(slack, fake_slack):
-    _, send = slack
+    rt, send = slack
     send(slash_body("incident open P2 x", response_url=fake_slack.url + "/response/o"))
     fake_slack.wait_for("chat.postMessage")
+
+    def card_stored():
+        with rt.sessions() as s:
+            return s.scalars(select(Incident.slack_ts)).first()
+
+    wait_until(card_stored, what="the incident card's ts to be stored")    # it is stored after Slack answers
     send(slash_body("incident ack 1", user="U0BOB", response_url=fake_slack.url + "/response/ack"))
     update = fake_slack.wait_for("chat.update")[0].body
     assert update["ts"] == "1700000000.000001" and "acknowledged" in json.dumps(update["blocks"])
