@@ -75,7 +75,7 @@ class CloudWatchAlarmsCheck(Strict):
 
     @property
     def label(self) -> str:
-        return f"CloudWatch alarms {self.prefix}*" if self.prefix else "CloudWatch alarms"
+        return f"CloudWatch alarms named {self.prefix}…" if self.prefix else "CloudWatch alarms"
 
 
 MetricStat = Literal["Sum", "Average", "Minimum", "Maximum", "SampleCount"]

@@ -123,7 +123,7 @@ def test_every_kind_reports_its_verdict_and_reason(make_runtime, world, db_url):
     got = [(i.kind, i.label, i.result, i.reason) for i in report.items]
     soon = f"{world['soon']:%Y-%m-%d %H:%M} UTC"
     assert got == [
-        ("cloudwatch_alarms", "CloudWatch alarms prod-*", "fail",
+        ("cloudwatch_alarms", "CloudWatch alarms named prod-…", "fail",
          "cloudwatch: 1 alarm starting 'prod-' in ALARM: prod-api-5xx"),
         ("metric", f"AWS/Lambda Errors (FunctionName={FN})", "fail",
          "cloudwatch: Sum over the last 1h: 5, above max 3"),
