@@ -1,12 +1,13 @@
 """Config for checklists and scheduled reports: what each check asks, and when they run (see bot.config)."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bot.config_types import Duration, Strict, _bounded
+from bot.config_types import SERVICE_NAME, Duration, Strict, _bounded
 
 if TYPE_CHECKING:
     from bot.config import OpsConfig
@@ -232,6 +233,11 @@ AWS_CHECKS = (CloudWatchAlarmsCheck, MetricCheck, LogErrorsCheck)
 
 def validate_checklist_targets(config: OpsConfig) -> None:
     """Every check names something the config defines, with the integration it needs."""
+    for section, names in (("checklists", config.checklists), ("reports", config.reports)):
+        for name in names:
+            if not re.match(SERVICE_NAME, name):
+                raise ValueError(f"{section}.{name}: a name is lowercase letters, digits, '-', '_' or '.' "
+                                 "(at most 63), so it can be typed after `/ops checklist`")
     for name, checklist in config.checklists.items():
         for i, c in enumerate(checklist.checks):
             where = f"checklists.{name}.checks[{i}]"

@@ -57,3 +57,20 @@ def test_shipped_examples_are_valid(name):
     if not path.exists():
         pytest.fail(f"{path} is missing")
     assert load_config(path).services
+
+
+def test_a_checklist_name_must_be_typeable():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"checklists": {"Morning Report": {"checks": [{"check": "manual", "text": "x"}]}}})
+    assert "checklists.Morning Report: a name is lowercase letters" in str(err.value)
+
+
+def test_scheduler_and_report_keys_parse_with_their_defaults():
+    config = parse_config({"reports": {"weekly": {"schedule": "0 9 * * mon", "channel": "C0LEADS"}},
+                           "scheduler": {"misfire_grace_time": "30m"}})
+    assert config.reports["weekly"].kind == "weekly_incidents" and config.reports["weekly"].channel == "C0LEADS"
+    assert config.scheduler.misfire_grace_time.total_seconds() == 1800
+    assert config.scheduler.leader_poll.total_seconds() == 5 and config.scheduler.enabled
+    with pytest.raises(ConfigError) as err:
+        parse_config({"reports": {"weekly": {"schedule": "every monday"}}})
+    assert "reports.weekly.schedule" in str(err.value)
