@@ -12,7 +12,7 @@ import logging
 from bot import audit, permissions
 from bot.errors import OpsError, UsageError, new_ref
 from bot.reply import CardRef, Reply, code, text_reply
-from commands import alerts, backup, checklist, confirm, incident, oncall, rollback, scale, status
+from commands import alerts, backup, checklist, confirm, incident, oncall, report, rollback, scale, status
 from commands import help as help_
 from commands.base import CommandContext, Subcommand, split_args
 from integrations.base import AccessDeniedError, AdapterError, NotPossibleError, TargetNotFoundError, UnreachableError
@@ -23,7 +23,8 @@ _ADAPTER_OUTCOME = {UnreachableError: "unreachable", AccessDeniedError: "access_
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     help_.COMMAND, status.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, oncall.COMMAND,
-    rollback.COMMAND, backup.COMMAND, scale.COMMAND, checklist.COMMAND, confirm.CONFIRM, confirm.CANCEL,
+    rollback.COMMAND, backup.COMMAND, scale.COMMAND, checklist.COMMAND, report.COMMAND, confirm.CONFIRM,
+    confirm.CANCEL,
 )
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 

@@ -464,7 +464,8 @@ def test_the_issue_examples_parse_with_their_defaults():
     assert [c.check for c in checks] == ["cloudwatch_alarms", "cloudwatch_alarms", "metric", "log_errors",
                                          "kubernetes_pods", "tls_expiry", "sql"]
     assert [c.label for c in checks] == [
-        "CloudWatch alarms", "CloudWatch alarms named prod-…", "AWS/Lambda Errors (FunctionName=weather-monitor-production)",
+        "CloudWatch alarms", "CloudWatch alarms named prod-…",
+        "AWS/Lambda Errors (FunctionName=weather-monitor-production)",
         "ERROR in /aws/lambda/weather-monitor-production", "pods in flight-search-prod",
         "TLS certificate of api.example.com", "database at $APP_DATABASE_URL"]
     metric_check, logs, pods_check, cert, db = checks[2:]

@@ -219,3 +219,25 @@ def test_a_crashing_adapter_is_reported_not_silent(runners, fake_slack, health_t
     [call] = [c for c in fake_slack.named("chat.postMessage") if "thread_ts" not in c.body]
     text_ = str(call.body["blocks"])
     assert "1 warning, 1 passed" in text_ and "backend* — check: the check itself failed (ref " in text_
+
+
+def test_the_weekly_report_posts_on_its_schedule_once(runners, fake_slack, health_targets):
+    from tests.schedules.test_weekly_report import seed_week
+
+    config = morning(health_targets, reports={"weekly": {"schedule": "0 9 * * mon", "timezone": "UTC",
+                                                         "channel": "C0LEADS"}})
+    config["checklists"] = {}
+    with freeze_time("2026-11-23 08:59:00", real_asyncio=True, ignore=REAL_TIME_FOR) as frozen:
+        runner = runners(config)
+        seed_week(runner.rt)
+        assert runner.step()
+        at(frozen, runner, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+        settled(runner, 1)
+        at(frozen, runner, datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
+        assert runner.next_run("report", "weekly") == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        runner.close()
+    [posted] = reports(fake_slack)
+    assert posted["channel"] == "C0LEADS"
+    assert posted["text"].startswith("Weekly incident report: Week of Mon 16 Nov 09:00 – Mon 23 Nov 09:00")
+    assert "MTTA" in posted["text"] and "MTTR" in posted["text"]
+    assert [r.result for r in history(runner.rt, "report:weekly")] == ["ok"]      # the slot is taken once
