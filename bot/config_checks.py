@@ -8,16 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from bot.config_types import SERVICE_NAME, Duration, Strict, _bounded
+from bot.cron import cron_trigger
 
 if TYPE_CHECKING:
     from bot.config import OpsConfig
 
 
 def _cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
-
     try:
-        CronTrigger.from_crontab(value)
+        cron_trigger(value)
     except ValueError as exc:
         raise ValueError(f"not a cron expression ({exc})") from None
     return value

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import humanize
+from bot.cron import cron_trigger
 from bot.errors import ConflictError, NotFoundError, UsageError
 from bot.reply import Actions, Button, Context, Reply, Section, code, escape
 from bot.runtime import Runtime
@@ -110,8 +111,6 @@ def _done(ctx: CommandContext, args: list[str]) -> Reply:
 
 
 def _list(ctx: CommandContext) -> Reply:
-    from apscheduler.triggers.cron import CronTrigger
-
     if not ctx.rt.config.checklists:
         return Reply(text="No checklists configured (add `checklists:` to ops.yaml).",
                      blocks=(Section("No checklists configured (add `checklists:` to ops.yaml)."),))
@@ -119,7 +118,7 @@ def _list(ctx: CommandContext) -> Reply:
     for name, c in ctx.rt.config.checklists.items():
         zone = c.timezone or ctx.rt.config.timezone
         if c.schedule:
-            nxt: datetime | None = CronTrigger.from_crontab(c.schedule, timezone=ZoneInfo(zone)).get_next_fire_time(
+            nxt: datetime | None = cron_trigger(c.schedule, ZoneInfo(zone)).get_next_fire_time(
                 None, now)
             when = f"`{c.schedule}` ({zone}), next {nxt:%a %d %b %H:%M}" if nxt else f"`{c.schedule}`"
         else:

@@ -22,9 +22,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import humanize
+from bot.cron import cron_trigger
 from bot.errors import new_ref
 from bot.reply import Reply
 from bot.runtime import Runtime
@@ -181,7 +181,7 @@ def sync_jobs(aps: Any, specs: list[JobSpec]) -> None:
         job = existing.get(spec.id)
         if job is not None and job.name == spec.fingerprint:
             continue            # unchanged: keep its next run time, even one in the past (the bot was down)
-        aps.add_job(JOB_FUNC, CronTrigger.from_crontab(spec.cron, timezone=ZoneInfo(spec.zone)),
+        aps.add_job(JOB_FUNC, cron_trigger(spec.cron, ZoneInfo(spec.zone)),
                     args=[spec.kind, spec.name], id=spec.id, name=spec.fingerprint, replace_existing=True,
                     misfire_grace_time=spec.grace_s, coalesce=True, max_instances=1)
         log.info("schedule %s: %s", spec.id, spec.fingerprint)
