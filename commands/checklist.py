@@ -131,9 +131,15 @@ def _list(ctx: CommandContext) -> Reply:
 
 
 def _history(ctx: CommandContext, name: str) -> Reply:
-    lines = [f"{ICON.get(r.result, '')} {r.scheduled_for:%Y-%m-%d %H:%M} UTC · {r.trigger}"
-             f"{' by <@' + r.requested_by + '>' if r.requested_by else ''} · {r.summary or r.result}"
-             for r in checklists.history(ctx.rt, name)]
+    checklist = ctx.rt.config.checklists[name]
+    zone = checklist.timezone or ctx.rt.config.timezone
+    lines = []
+    for r in checklists.history(ctx.rt, name):
+        who = f" by <@{r.requested_by}>" if r.requested_by else ""
+        unposted = (" · _not posted to Slack (see the bot's log)_"
+                    if r.trigger == "schedule" and r.result not in ("skipped", "running") and not r.slack_ts else "")
+        lines.append(f"{ICON.get(r.result, '')} {r.scheduled_for.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} "
+                     f"{zone} · {r.trigger}{who} · {r.summary or r.result}{unposted}")
     if not lines:
         return Reply(text=f"`{name}` has not run yet.", blocks=(Section(f"`{name}` has not run yet."),))
     return Reply(text="\n".join(lines), blocks=(Section(f"*Last runs of {escape(name)}*"), Section("\n".join(lines))))

@@ -57,3 +57,16 @@ def test_done_records_the_person_and_the_posted_report_shows_it(make_runtime, fa
     [answer] = fake_slack.wait_for("/response/carol")
     assert "Already done by <@U0BOB>" in answer.body["text"] and answer.body.get("response_type") == "ephemeral"
     assert history(rt, "morning")[0].items[1].done_by == "U0BOB"
+
+
+def test_a_report_slack_refused_is_stored_and_history_says_it_was_not_posted(make_runtime, fake_slack, run_ops,
+                                                                             health_targets):
+    conf = config(health_targets)
+    conf["checklists"]["morning"]["channel"] = "CPRIVATE1"          # the fake answers not_in_channel
+    rt = make_runtime(conf, fake=fake_slack)
+    SlotJobs(rt, SlackPublisher(web_client(rt.settings), backoff_s=(0.01,))).run("checklist", "morning", NINE)
+    [run] = history(rt, "morning")
+    assert run.result == "ok" and run.slack_ts is None
+    shown = run_ops(rt, "checklist history morning").text
+    assert "Mon 23 Nov 09:00 Europe/Berlin · schedule · 1 passed, 2 to do · _not posted to Slack" in shown
+    assert len(fake_slack.named("chat.postMessage")) == 1            # a permanent error is not retried

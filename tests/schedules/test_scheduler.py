@@ -138,8 +138,9 @@ def test_back_at_eleven_with_a_one_hour_grace_skips_and_history_says_so(runners,
     [skipped] = history(after.rt, "morning")
     assert reports(fake_slack) == []
     assert skipped.scheduled_for == datetime(2026, 11, 23, 8, 0, tzinfo=UTC) and skipped.trigger == "schedule"
-    assert (":fast_forward: 2026-11-23 08:00 UTC · schedule · skipped: due Mon 23 Nov 09:00 CET while the bot was "
-            "not running; it came back 2h late, past the 1h grace (scheduler.misfire_grace_time)") in shown.text
+    assert (":fast_forward: Mon 23 Nov 09:00 Europe/Berlin · schedule · skipped: due Mon 23 Nov 09:00 CET "
+            "while the bot was not running; it came back 2h late, past the 1h grace "
+            "(scheduler.misfire_grace_time)") in shown.text
 
 
 def test_one_replica_leads_and_a_standby_takes_over_when_it_stops(runners, health_targets):
