@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import humanize
 from bot.cron import cron_trigger
 from bot.errors import ConflictError, NotFoundError, UsageError
-from bot.reply import Actions, Button, Context, Reply, Section, code, escape
+from bot.reply import Actions, Button, Context, Reply, Section, code, escape, truncate
 from bot.runtime import Runtime
 from commands.base import CommandContext, Subcommand
 from schedules import checklists
@@ -17,6 +17,7 @@ USAGE = {"run": "/ops checklist run <name>", "list": "/ops checklist list", "his
 ICON = {"ok": ":white_check_mark:", "warn": ":large_yellow_circle:", "fail": ":red_circle:", "todo": ":ballot_box:",
         "done": ":ballot_box_with_check:", "error": ":warning:", "running": ":hourglass_flowing_sand:",
         "skipped": ":fast_forward:"}
+DETAILS_TEXT = 2800                  # a section holds 3000; the code fence and label must fit too
 LATE = timedelta(minutes=1)     # a scheduled run this much after its slot says so
 
 
@@ -152,7 +153,8 @@ COMMAND = Subcommand(name="checklist", usage="/ops checklist run|list|history â€
 
 def details(run_row: RunRecord) -> tuple[Reply, ...]:
     """The thread under a report: what every check saw, one section per check (nothing for manual steps)."""
-    sections = [Section(f"{ICON.get(i.result, '')} *{escape(i.label)}*\n```{escape(i.details)}```")
+    sections = [Section(f"{ICON.get(i.result, '')} *{escape(i.label)}*\n"
+                        f"```{truncate(escape(i.details), DETAILS_TEXT)}```")
                 for i in run_row.items if i.details]
     if not sections:
         return ()

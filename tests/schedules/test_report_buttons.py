@@ -70,3 +70,14 @@ def test_a_report_slack_refused_is_stored_and_history_says_it_was_not_posted(mak
     shown = run_ops(rt, "checklist history morning").text
     assert "Mon 23 Nov 09:00 Europe/Berlin · schedule · 1 passed, 2 to do · _not posted to Slack" in shown
     assert len(fake_slack.named("chat.postMessage")) == 1            # a permanent error is not retried
+
+
+def test_long_details_stay_inside_a_section_with_the_code_fence_closed():
+    from commands.checklist import details
+    from schedules.checklists import ItemRecord, RunRecord
+
+    item = ItemRecord(0, "http", "backend", "fail", "x", None, None, "down · " + "y" * 5000)
+    run = RunRecord(1, "morning", NINE, NINE, "schedule", None, "fail", "1 failed", None, None, (item,))
+    [reply] = details(run)
+    text = reply.blocks[1].text
+    assert len(text) <= 3000 and text.endswith("```") and text.count("```") == 2
