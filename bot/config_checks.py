@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -12,6 +13,17 @@ from bot.cron import cron_trigger
 
 if TYPE_CHECKING:
     from bot.config import OpsConfig
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
 
 
 def _cron(value: str) -> str:
@@ -203,7 +215,7 @@ Check = Annotated[
 
 class Checklist(Strict):
     schedule: Cron | None = None                 # cron in the checklist's (or the config's) timezone
-    timezone: str | None = None
+    timezone: Zone | None = None
     channel: str | None = None                   # default: channels.default
     title: str | None = None
     checks: tuple[Check, ...] = Field(min_length=1)
@@ -213,8 +225,11 @@ class SchedulerSettings(Strict):
     """How scheduled checklists and reports run (APScheduler, one leader among replicas)."""
 
     enabled: bool = True
-    misfire_grace_time: Duration = timedelta(hours=1)   # run a missed slot this late
-    leader_poll: Duration = timedelta(seconds=5)   # a standby tries to take over this often
+    # run a missed slot this late (at least a minute: a run a few ms after its slot must never count as missed)
+    misfire_grace_time: Annotated[Duration, AfterValidator(lambda v: _bounded(
+        v, low=timedelta(minutes=1), high=timedelta(days=7)))] = timedelta(hours=1)
+    leader_poll: Annotated[Duration, AfterValidator(lambda v: _bounded(
+        v, low=timedelta(milliseconds=100), high=timedelta(minutes=5)))] = timedelta(seconds=5)
 
 
 class Report(Strict):
@@ -222,7 +237,7 @@ class Report(Strict):
 
     kind: Literal["weekly_incidents"] = "weekly_incidents"
     schedule: Cron | None = None
-    timezone: str | None = None
+    timezone: Zone | None = None
     channel: str | None = None                   # default: channels.default
     title: str | None = None
 

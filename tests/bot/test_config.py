@@ -74,3 +74,16 @@ def test_scheduler_and_report_keys_parse_with_their_defaults():
     with pytest.raises(ConfigError) as err:
         parse_config({"reports": {"weekly": {"schedule": "every monday"}}})
     assert "reports.weekly.schedule" in str(err.value)
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    ({"checklists": {"m": {"timezone": "Mars/Base", "checks": [{"check": "manual", "text": "x"}]}}},
+     "checklists.m.timezone: unknown time zone 'Mars/Base'"),
+    ({"reports": {"w": {"timezone": "Nope/X"}}}, "reports.w.timezone: unknown time zone 'Nope/X'"),
+    ({"scheduler": {"misfire_grace_time": "0s"}}, "scheduler.misfire_grace_time: must be between 60s"),
+    ({"scheduler": {"leader_poll": "1h"}}, "scheduler.leader_poll: must be between"),
+])
+def test_scheduler_settings_that_would_break_or_skip_every_run_are_refused(raw, problem):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert problem in str(err.value)
