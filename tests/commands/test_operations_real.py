@@ -3,23 +3,12 @@ import threading
 import time
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot.storage.models import PendingAction
 from tests.fakes.aws import aws, moto_server  # noqa: F401  (fixtures)
-from tests.fakes.kube import closed_port_url, kube  # noqa: F401  (fixture)
+from tests.fakes.kube import closed_port_url, kube, kubeconfig  # noqa: F401  (fixture)
 from tests.waiting import wait_until
-
-
-def kubeconfig(tmp_path, server: str) -> str:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "prod",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "dummy-token"}}],
-        "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}]}))
-    return str(path)
 
 
 def config(tmp_path, server):

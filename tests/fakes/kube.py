@@ -9,10 +9,12 @@ import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import kmock
 import pytest
+import yaml
 from kubernetes import client
 
 REV = "deployment.kubernetes.io/revision"
@@ -100,15 +102,20 @@ class KubeApi:
         # A look-alike owned by another deployment: the label selector would match it, ownership must not.
         self.put("apps/v1/replicasets", ns, f"{name}-impostor", _replicaset(name, ns, 9, owner=f"{name}-canary"))
 
-    def seed_pod(self, name: str, ns: str, *, owner_rs: str, waiting: str | None = None, restarts: int = 0) -> None:
+    def seed_pod(self, name: str, ns: str, *, owner_rs: str | None = None, waiting: str | None = None,
+                 restarts: int = 0) -> None:
+        """A running pod, ready unless a container is `waiting` (e.g. CrashLoopBackOff); owned by `owner_rs`."""
         state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+        metadata: dict[str, Any] = {"name": name, "namespace": ns}
+        if owner_rs is not None:
+            metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner_rs,
+                                            "uid": f"uid-{owner_rs}", "controller": True}]
         self.put("v1/pods", ns, name, {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns,
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner_rs,
-                                              "uid": f"uid-{owner_rs}", "controller": True}]},
+            "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
             "spec": {"containers": [{"name": "app", "image": "x"}]},
-            "status": {"containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": waiting is None,
+            "status": {"phase": "Running",
+                       "conditions": [{"type": "Ready", "status": "False" if waiting else "True"}],
+                       "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": waiting is None,
                                               "restartCount": restarts, "state": state}]},
         })
 
@@ -172,3 +179,14 @@ def kube() -> Iterator[KubeApi]:
     api = KubeApi().start()
     yield api
     api.stop()
+
+
+def kubeconfig(tmp_path: Path, server: str) -> str:
+    """A kubeconfig file whose context `prod` points the official client at `server` (the emulator)."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "prod",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "dummy-token"}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}]}))
+    return str(path)

@@ -8,11 +8,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 
 from schedules.checklists import get_run, run_checklist
 from tests.fakes.aws import aws, moto_server  # noqa: F401  (fixtures)
-from tests.fakes.kube import kube  # noqa: F401  (fixture)
+from tests.fakes.kube import kube, kubeconfig  # noqa: F401  (fixture)
 from tests.fakes.tls import Pki, TlsServer, closed_port
 
 FN = "weather-monitor-production"
@@ -21,15 +20,6 @@ NS = "flight-search-prod"
 STAGING = "flight-search-staging"
 PASSWORD = "S3cr3t-Pw-4711"
 
-
-def kubeconfig(tmp_path, server):
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "prod",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "dummy-token"}}],
-        "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}]}))
-    return str(path)
 
 
 @pytest.fixture
@@ -54,13 +44,7 @@ def world(aws, kube, tmp_path, monkeypatch, db_url, clock):  # noqa: F811
     # Kubernetes: one pod crash-looping; the backup CronJob's newest Job finished 3 hours ago.
     for ns, name, waiting in ((NS, "search-api-1", None), (NS, "search-api-2", "CrashLoopBackOff"),
                               (STAGING, "search-api-1", None)):
-        state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
-        kube.put("v1/pods", ns, name, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
-            "spec": {"containers": [{"name": "app", "image": "x"}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False" if waiting else "True"}],
-                       "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": not waiting,
-                                              "restartCount": 9 if waiting else 0, "state": state}]}})
+        kube.seed_pod(name, ns, waiting=waiting, restarts=9 if waiting else 0)
     kube.put("batch/v1/jobs", "prod", "postgres-backup-29000", {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "postgres-backup-29000", "namespace": "prod"},
         "spec": {"template": {"spec": {"containers": []}}},

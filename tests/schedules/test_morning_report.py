@@ -13,8 +13,7 @@ from bot.slack.publisher import SlackPublisher
 from schedules.checklists import history, run_checklist
 from schedules.scheduler import ScheduleRunner
 from tests.fakes.aws import aws, moto_server  # noqa: F401  (fixtures)
-from tests.fakes.kube import kube  # noqa: F401  (fixture)
-from tests.schedules.test_check_kinds import kubeconfig
+from tests.fakes.kube import kube, kubeconfig  # noqa: F401  (fixture)
 from tests.schedules.test_scheduler import REAL_TIME_FOR, reports, settled
 
 FN = "weather-monitor-production"
@@ -31,14 +30,8 @@ def world(aws, kube, tmp_path):  # noqa: F811
     aws.seed("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
         {"MetricName": "Errors", "Dimensions": [{"Name": "FunctionName", "Value": FN}],
          "Timestamp": NINES[0] - timedelta(minutes=m), "Value": v} for m, v in ((10, 4), (40, 1))])
-    for name, waiting in (("search-api-1", None), ("search-api-2", "CrashLoopBackOff")):
-        state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
-        kube.put("v1/pods", NS, name, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
-            "spec": {"containers": [{"name": "app", "image": "x"}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False" if waiting else "True"}],
-                       "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": not waiting,
-                                              "restartCount": 9 if waiting else 0, "state": state}]}})
+    kube.seed_pod("search-api-1", NS)
+    kube.seed_pod("search-api-2", NS, waiting="CrashLoopBackOff", restarts=9)
     kube.seed_node("node-a")
     kube.seed_node("node-b")
     kube.put("batch/v1/jobs", "prod", "postgres-backup-29000", {   # last night's backup: Sat 03:00 Berlin
