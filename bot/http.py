@@ -71,12 +71,10 @@ def start_scheduler(rt: Runtime, stop: threading.Event) -> threading.Thread | No
     """Scheduled checklists and reports, when any are configured (one replica leads; see schedules.scheduler)."""
     from bot.slack.client import web_client
     from bot.slack.publisher import SlackPublisher
-    from schedules.scheduler import ScheduleRunner
+    from schedules.scheduler import ScheduleRunner, job_specs
 
-    config = rt.config
-    scheduled = [c for c in config.checklists.values() if c.schedule] + [r for r in config.reports.values()
-                                                                        if r.schedule]
-    if not config.scheduler.enabled or not scheduled:
+    scheduled = job_specs(rt.config)
+    if not rt.config.scheduler.enabled or not scheduled:
         log.info("scheduler: %s", "disabled (scheduler.enabled: false)" if scheduled else "nothing scheduled")
         return None
     runner = ScheduleRunner(rt, SlackPublisher(web_client(rt.settings), stop=stop))

@@ -24,6 +24,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import humanize
+from bot.config import OpsConfig
 from bot.cron import cron_trigger
 from bot.errors import new_ref
 from bot.reply import Reply
@@ -67,6 +68,16 @@ class JobSpec:
         return f"{self.cron} @{self.zone} grace={self.grace_s}s"
 
 
+def job_specs(cfg: OpsConfig) -> list[JobSpec]:
+    """Every checklist and report that has a schedule, as the job it becomes."""
+    grace = int(cfg.scheduler.misfire_grace_time.total_seconds())
+    specs = [JobSpec("checklist", n, c.schedule, c.timezone or cfg.timezone, grace)
+             for n, c in cfg.checklists.items() if c.schedule]
+    specs += [JobSpec("report", n, r.schedule, r.timezone or cfg.timezone, grace)
+              for n, r in cfg.reports.items() if r.schedule]
+    return specs
+
+
 class SlotJobs:
     """What each scheduled slot does: run and post a checklist or a report, or record that it was missed."""
 
@@ -74,13 +85,7 @@ class SlotJobs:
         self.rt, self.publisher = rt, publisher
 
     def wanted(self) -> list[JobSpec]:
-        cfg = self.rt.config
-        grace = int(cfg.scheduler.misfire_grace_time.total_seconds())
-        specs = [JobSpec("checklist", n, c.schedule, c.timezone or cfg.timezone, grace)
-                 for n, c in cfg.checklists.items() if c.schedule]
-        specs += [JobSpec("report", n, r.schedule, r.timezone or cfg.timezone, grace)
-                  for n, r in cfg.reports.items() if r.schedule]
-        return specs
+        return job_specs(self.rt.config)
 
     def run(self, kind: str, name: str, slot: datetime) -> None:
         try:
