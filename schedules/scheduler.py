@@ -78,6 +78,11 @@ def job_specs(cfg: OpsConfig) -> list[JobSpec]:
     return specs
 
 
+def slot_key(kind: str, name: str) -> str:
+    """The `checklist_runs.checklist` value a slot is stored under: reports are kept apart as `report:<name>`."""
+    return name if kind == "checklist" else f"{kind}:{name}"
+
+
 class SlotJobs:
     """What each scheduled slot does: run and post a checklist or a report, or record that it was missed."""
 
@@ -103,8 +108,7 @@ class SlotJobs:
         reason = (f"skipped: due {local:%a %d %b %H:%M %Z} while the bot was not running; it came back "
                   f"{humanize(late)} late, past the {humanize(grace)} grace (scheduler.misfire_grace_time)")
         log.warning("%s %s: %s", kind, name, reason)
-        key = name if kind == "checklist" else f"report:{name}"
-        checklists.record_missed(self.rt, key, scheduled_for=slot, reason=reason)
+        checklists.record_missed(self.rt, slot_key(kind, name), scheduled_for=slot, reason=reason)
 
     def _zone(self, kind: str, name: str) -> str:
         item = (self.rt.config.checklists if kind == "checklist" else self.rt.config.reports).get(name)
@@ -132,7 +136,7 @@ class SlotJobs:
         from schedules.weekly_report import weekly_report
 
         report = self.rt.config.reports[name]
-        if checklists.record_report(self.rt, f"report:{name}", scheduled_for=slot) is None:
+        if checklists.record_report(self.rt, slot_key("report", name), scheduled_for=slot) is None:
             log.info("report %s for %s already posted", name, slot.isoformat())
             return
         reply = weekly_report(self.rt, end=slot, zone=self._zone("report", name), title=report.title)
