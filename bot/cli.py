@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, OpsConfig, Service, load_config
+from bot.config import ConfigError, OpsConfig, load_config
+from bot.config.services import Service
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("opsbot")

@@ -1,7 +1,7 @@
 """Who may run which subcommand, from config `permissions` (admins, roles, commands -> roles)."""
 from __future__ import annotations
 
-from bot.config import Permissions
+from bot.config.access import Permissions
 from bot.errors import NotAllowedError
 
 

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from bot.alarms import overrides
 from bot.alarms.oncall import Shift, next_shift, on_call
 from bot.clock import humanize
-from bot.config import Rotation, parse_duration
+from bot.config import parse_duration
+from bot.config.alerts import Rotation
 from bot.errors import NotFoundError, UsageError
 from bot.reply import Reply, Section, code
 from bot.storage.db import session_scope

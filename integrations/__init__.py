@@ -8,19 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, utcnow
-from bot.config import (
+from bot.config import OpsConfig
+from bot.config.checklists import (
     BackupAgeCheck,
     Check,
     CloudWatchAlarmsCheck,
-    Database,
     LogErrorsCheck,
     MetricCheck,
-    OpsConfig,
     PodsCheck,
-    Service,
     SqlCheck,
     TlsExpiryCheck,
 )
+from bot.config.services import Database, Service
 from integrations.base import AdapterError, BackupTarget, RollbackTarget, ScaleTarget, StatusSource
 from integrations.http import HttpHealth, make_client
 from integrations.unavailable import Unavailable

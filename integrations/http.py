@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from bot.clock import humanize
-from bot.config import HealthCheck
+from bot.config.services import HealthCheckConfig
 from integrations.base import Finding, Health
 
 OK_WORDS = {"ok", "healthy", "up", "pass", "passing", "green", "connected", "available", "running", "true"}
@@ -28,7 +28,7 @@ def make_client() -> httpx.Client:
 class HttpHealth:
     """A service's `health:` URL, judged by status code and, when the body is JSON, by what it says."""
 
-    def __init__(self, cfg: HealthCheck, client: httpx.Client) -> None:
+    def __init__(self, cfg: HealthCheckConfig, client: httpx.Client) -> None:
         self._cfg = cfg
         self._client = client
         self._url = str(cfg.url)

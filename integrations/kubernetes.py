@@ -18,8 +18,8 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from bot import config as cfgs
 from bot.clock import humanize
+from bot.config import services as cfgs
 from integrations.base import (
     AccessDeniedError,
     AdapterError,
@@ -127,7 +127,7 @@ class _Api:
 class KubernetesDeployment:
     """A Deployment: StatusSource, RollbackTarget and ScaleTarget."""
 
-    def __init__(self, cfg: cfgs.KubernetesDeployment, api: client.ApiClient, *, timeout_s: float,
+    def __init__(self, cfg: cfgs.KubernetesDeploymentConfig, api: client.ApiClient, *, timeout_s: float,
                  poll_interval_s: float = 2.0, sleep: Sleep = time.sleep,
                  monotonic: Monotonic = time.monotonic) -> None:
         self.cfg, self.k = cfg, _Api(api, timeout_s)

@@ -9,8 +9,8 @@ from typing import Any
 
 from kubernetes import client
 
-from bot import config as cfgs
 from bot.clock import humanize
+from bot.config import services as cfgs
 from integrations.base import AdapterError, Finding, Health, Outcome, Plan, Progress
 from integrations.kubernetes import Monotonic, Sleep, _Api, _owned_by, _true
 from integrations.polling import Poller
@@ -19,7 +19,7 @@ from integrations.polling import Poller
 class KubernetesCronJobBackup:
     """Backups made by a CronJob: the age of the newest successful run, and a manual run on demand."""
 
-    def __init__(self, cfg: cfgs.KubernetesCronJob, api: client.ApiClient, *, timeout_s: float,
+    def __init__(self, cfg: cfgs.KubernetesCronJobConfig, api: client.ApiClient, *, timeout_s: float,
                  max_backup_age: timedelta, clock: Callable[[], datetime], poll_interval_s: float = 2.0,
                  sleep: Sleep = time.sleep, monotonic: Monotonic = time.monotonic) -> None:
         self.cfg, self.k, self.max_backup_age, self.clock = cfg, _Api(api, timeout_s), max_backup_age, clock

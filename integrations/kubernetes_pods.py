@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes import client
 
-from bot.config_checks import PodsCheck
+from bot.config.checklists import PodsCheck
 from integrations.base import Finding, Health
 from integrations.kubernetes import BAD_WAITING, _Api
 

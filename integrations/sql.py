@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from bot.config_checks import SqlCheck
+from bot.config.checklists import SqlCheck
 from integrations.base import AccessDeniedError, AdapterError, Finding, Health
 
 REASON_CHARS = 200

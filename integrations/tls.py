@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 
 from bot.clock import Clock
-from bot.config_checks import TlsExpiryCheck
+from bot.config.checklists import TlsExpiryCheck
 from integrations.base import AdapterError, Finding, Health, UnreachableError
 
 EXPIRED = "certificate has expired"

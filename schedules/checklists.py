@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.config import BackupAgeCheck, Check, ManualCheck, NodesCheck, ServiceCheck
+from bot.config.checklists import BackupAgeCheck, Check, ManualCheck, NodesCheck, ServiceCheck
 from bot.errors import ConflictError, NotFoundError, new_ref
 from bot.runtime import Runtime
 from bot.storage.db import session_scope

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.alarms import overrides
 from bot.alarms.oncall import on_call
-from bot.config import AlertSettings, EscalationPolicy, OpsConfig
+from bot.config import OpsConfig
+from bot.config.alerts import AlertSettings, EscalationPolicy
 from bot.storage.models import Alert, AlertStatus
 
 LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)

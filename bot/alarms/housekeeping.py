@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.alarms.pipeline import enqueue
-from bot.config import AlertSettings
+from bot.config.alerts import AlertSettings
 from bot.storage.models import Alert, AlertStatus, IncidentEvent
 
 LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.config import Rotation
+from bot.config.alerts import Rotation
 
 
 @dataclass(frozen=True, slots=True)

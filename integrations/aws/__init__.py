@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bot.config import AwsSettings
+from bot.config.services import AwsSettings
 
 
 class AwsClients:

@@ -5,8 +5,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import config as cfgs
 from bot.clock import humanize
+from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
 from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress
@@ -33,7 +33,7 @@ def health_of(status: str) -> Health:
 class CloudFormationStack:
     """StatusSource + RollbackTarget: what "roll back" means depends on the state the stack is in."""
 
-    def __init__(self, cfg: cfgs.CloudFormation, clients: AwsClients, *, poll_interval_s: float = 10.0,
+    def __init__(self, cfg: cfgs.CloudFormationConfig, clients: AwsClients, *, poll_interval_s: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.clients = cfg, clients

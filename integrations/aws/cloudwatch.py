@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, humanize
-from bot.config_checks import CloudWatchAlarmsCheck, MetricCheck
+from bot.config.checklists import CloudWatchAlarmsCheck, MetricCheck
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
 from integrations.base import Finding, Health

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot import config as cfgs
+from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
 from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress, TargetNotFoundError
@@ -13,7 +13,7 @@ from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, 
 class LambdaAlias:
     """StatusSource + RollbackTarget for `function:alias`."""
 
-    def __init__(self, cfg: cfgs.LambdaAlias, clients: AwsClients) -> None:
+    def __init__(self, cfg: cfgs.LambdaAliasConfig, clients: AwsClients) -> None:
         self.cfg, self.clients = cfg, clients
         self.subject = f"lambda {cfg.function}:{cfg.alias}"
 

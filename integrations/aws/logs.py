@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, humanize
-from bot.config_checks import LogErrorsCheck
+from bot.config.checklists import LogErrorsCheck
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
 from integrations.base import Finding, Health

@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bot import config as cfgs
 from bot.clock import humanize
+from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import code_of, translated
 from integrations.base import Finding, Health, Outcome, Plan, Progress
@@ -34,7 +34,7 @@ def snapshot_name(db_name: str, at: datetime) -> str:
 class RdsInstance:
     """StatusSource + BackupTarget: a manual snapshot, watched until it is available."""
 
-    def __init__(self, db_name: str, cfg: cfgs.RdsInstance, clients: AwsClients, *, max_backup_age: timedelta,
+    def __init__(self, db_name: str, cfg: cfgs.RdsInstanceConfig, clients: AwsClients, *, max_backup_age: timedelta,
                  clock: Callable[[], datetime], poll_interval_s: float = 15.0,
                  sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:

@@ -8,7 +8,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.alarms import alertmanager, sns, webhook
 from bot.alarms.model import BadPayloadError
-from bot.config import Service, SnsSettings
+from bot.config.alerts import SnsSettings
+from bot.config.services import Service
 from tests.fakes.sns import TOPIC, FakeSns
 
 LOOPBACK = SnsSettings(topics=(TOPIC,), cert_host_pattern=r"^127\.0\.0\.1$", cert_scheme="http")

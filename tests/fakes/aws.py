@@ -27,7 +27,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.elasticbeanstalk.models import eb_backends
 from moto.server import ThreadedMotoServer
 
-from bot.config import AwsSettings
+from bot.config.services import AwsSettings
 from integrations.aws import AwsClients
 
 REGION = "us-east-1"

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from bot.config import AwsSettings, Beanstalk, CloudFormation
-from bot.config import LambdaAlias as LambdaCfg
-from bot.config import RdsInstance as RdsCfg
+from bot.config.services import AwsSettings, BeanstalkConfig, CloudFormationConfig
+from bot.config.services import LambdaAliasConfig as LambdaCfg
+from bot.config.services import RdsInstanceConfig as RdsCfg
 from integrations.aws import AwsClients
 from integrations.aws.beanstalk import BeanstalkEnvironment
 from integrations.aws.cloudformation import CloudFormationStack
@@ -264,8 +264,8 @@ APP, ENV = "awning-wo", "awning-prod"
 
 
 def beanstalk(cloud: Aws, fake: FakeTime, timeout: str = "15m") -> BeanstalkEnvironment:
-    return BeanstalkEnvironment(Beanstalk(environment=ENV, application=APP, update_timeout=timeout), cloud.clients,
-                                sleep=fake.sleep, monotonic=fake.monotonic)
+    cfg = BeanstalkConfig(environment=ENV, application=APP, update_timeout=timeout)
+    return BeanstalkEnvironment(cfg, cloud.clients, sleep=fake.sleep, monotonic=fake.monotonic)
 
 
 def app_versions(*labels_and_status: tuple[str, str]) -> dict:
@@ -350,7 +350,7 @@ def test_beanstalk_rollback_that_never_gets_healthy_times_out(aws):  # noqa: F81
 
 
 def stack(cloud: Aws, fake: FakeTime, timeout: str = "30m") -> CloudFormationStack:
-    return CloudFormationStack(CloudFormation(stack=STACK, update_timeout=timeout), cloud.clients,
+    return CloudFormationStack(CloudFormationConfig(stack=STACK, update_timeout=timeout), cloud.clients,
                                sleep=fake.sleep, monotonic=fake.monotonic)
 
 
@@ -404,7 +404,7 @@ def test_cloudformation_busy_or_unknown_stack(aws):  # noqa: F811
     aws.stack(STACK, status="UPDATE_ROLLBACK_IN_PROGRESS")
     with pytest.raises(NotPossibleError, match="stack is UPDATE_ROLLBACK_IN_PROGRESS: no rollback from this state"):
         stack(aws, FakeTime()).plan_rollback()
-    ghost = CloudFormationStack(CloudFormation(stack="ghost"), aws.clients)
+    ghost = CloudFormationStack(CloudFormationConfig(stack="ghost"), aws.clients)
     with pytest.raises(TargetNotFoundError, match=r"^stack ghost: not found \(ValidationError\)"):
         ghost.check()
 

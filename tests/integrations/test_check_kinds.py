@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, parse_config
-from bot.config_checks import (
+from bot.config.checklists import (
     CloudWatchAlarmsCheck,
     LogErrorsCheck,
     MetricCheck,

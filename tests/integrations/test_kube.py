@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import KubernetesCronJob, KubernetesSettings
-from bot.config import KubernetesDeployment as DeploymentCfg
+from bot.config.services import KubernetesCronJobConfig, KubernetesSettings
+from bot.config.services import KubernetesDeploymentConfig as DeploymentCfg
 from integrations.base import (
     AccessDeniedError,
     Health,
@@ -171,7 +171,7 @@ def test_scale(kube):
 
 def backup(kube, *, fake_time=None, job_timeout="10m"):
     fake_time = fake_time or FakeTime()
-    cfg = KubernetesCronJob(name="postgres-backup", namespace="prod", job_timeout=job_timeout)
+    cfg = KubernetesCronJobConfig(name="postgres-backup", namespace="prod", job_timeout=job_timeout)
     return KubernetesCronJobBackup(cfg, kube.api_client(), timeout_s=2, max_backup_age=timedelta(hours=26),
                                    clock=lambda: NOW, sleep=fake_time.sleep, monotonic=fake_time.monotonic)
 

@@ -1,14 +1,19 @@
-"""The building blocks of every config section: strict frozen models, durations, names."""
+"""The value types every config section is built from: strict frozen models, durations, names, zones, cron."""
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+from bot.cron import cron_trigger
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+SERVICE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+SEVERITY = r"^P[1-4]$"
 
 
 def parse_duration(value: Any) -> Any:
@@ -25,7 +30,6 @@ def parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-SERVICE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
 
 class Strict(BaseModel):
@@ -34,7 +38,27 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _bounded(value: timedelta, *, low: timedelta, high: timedelta) -> timedelta:
+def bounded(value: timedelta, *, low: timedelta, high: timedelta) -> timedelta:
     if not low <= value <= high:
         raise ValueError(f"must be between {low.total_seconds():g}s and {high.total_seconds():g}s")
     return value
+
+
+def known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+    return value
+
+
+def _cron(value: str) -> str:
+    try:
+        cron_trigger(value)
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression ({exc})") from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(known_zone)]
+Cron = Annotated[str, AfterValidator(_cron)]

@@ -1,4 +1,4 @@
-"""Config sections for alarms, on-call rotations and checklists (see bot.config for the whole file)."""
+"""How alerts arrive, where their cards go, and who is told: receivers, routes, escalation, on-call rotations."""
 from __future__ import annotations
 
 import re
@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 
 from pydantic import Field, field_validator
 
-from bot.config_types import SERVICE_NAME, Duration, Strict
+from bot.config.values import SERVICE_NAME, SEVERITY, Duration, Strict
 
-SEVERITY = r"^P[1-4]$"
 DEFAULT_SEVERITY_MAP = {"critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
                         "warning": "P3", "warn": "P3", "minor": "P3", "info": "P4", "low": "P4", "none": "P4"}
 

@@ -1,40 +1,15 @@
-"""Config for checklists and scheduled reports: what each check asks, and when they run (see bot.config)."""
+"""Checklists and scheduled reports: what each check asks, and when they run."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bot.config_types import SERVICE_NAME, Duration, Strict, _bounded
-from bot.cron import cron_trigger
-
-if TYPE_CHECKING:
-    from bot.config import OpsConfig
-
-
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
-    return value
-
-
-Zone = Annotated[str, AfterValidator(_zone)]
-
-
-def _cron(value: str) -> str:
-    try:
-        cron_trigger(value)
-    except ValueError as exc:
-        raise ValueError(f"not a cron expression ({exc})") from None
-    return value
-
-
-Cron = Annotated[str, AfterValidator(_cron)]
+from bot.config.services import Database, IntegrationSettings, Service
+from bot.config.values import SERVICE_NAME, Cron, Duration, Strict, Zone, bounded
 
 
 class ServiceCheck(Strict):
@@ -108,7 +83,7 @@ class MetricCheck(Strict):
     @field_validator("period")
     @classmethod
     def _sane_period(cls, value: timedelta) -> timedelta:
-        return _bounded(value, low=timedelta(minutes=1), high=timedelta(days=14))
+        return bounded(value, low=timedelta(minutes=1), high=timedelta(days=14))
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> MetricCheck:
@@ -136,7 +111,7 @@ class LogErrorsCheck(Strict):
     @field_validator("period")
     @classmethod
     def _sane_period(cls, value: timedelta) -> timedelta:
-        return _bounded(value, low=timedelta(minutes=1), high=timedelta(days=30))
+        return bounded(value, low=timedelta(minutes=1), high=timedelta(days=30))
 
     @property
     def label(self) -> str:
@@ -169,7 +144,7 @@ class TlsExpiryCheck(Strict):
     @field_validator("timeout")
     @classmethod
     def _sane_timeout(cls, value: timedelta) -> timedelta:
-        return _bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=1))
+        return bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=1))
 
     @model_validator(mode="after")
     def _warn_before_fail(self) -> TlsExpiryCheck:
@@ -199,7 +174,7 @@ class SqlCheck(Strict):
     @classmethod
     def _sane_timeout(cls, value: timedelta) -> timedelta:
         # libpq (and so psycopg) waits at least 2 s for a connection, whatever it is told.
-        return _bounded(value, low=timedelta(seconds=2), high=timedelta(minutes=1))
+        return bounded(value, low=timedelta(seconds=2), high=timedelta(minutes=1))
 
     @property
     def label(self) -> str:
@@ -226,9 +201,9 @@ class SchedulerSettings(Strict):
 
     enabled: bool = True
     # run a missed slot this late (at least a minute: a run a few ms after its slot must never count as missed)
-    misfire_grace_time: Annotated[Duration, AfterValidator(lambda v: _bounded(
+    misfire_grace_time: Annotated[Duration, AfterValidator(lambda v: bounded(
         v, low=timedelta(minutes=1), high=timedelta(days=7)))] = timedelta(hours=1)
-    leader_poll: Annotated[Duration, AfterValidator(lambda v: _bounded(
+    leader_poll: Annotated[Duration, AfterValidator(lambda v: bounded(
         v, low=timedelta(milliseconds=100), high=timedelta(minutes=5)))] = timedelta(seconds=5)
 
 
@@ -245,21 +220,24 @@ class Report(Strict):
 AWS_CHECKS = (CloudWatchAlarmsCheck, MetricCheck, LogErrorsCheck)
 
 
-def validate_checklist_targets(config: OpsConfig) -> None:
+def validate_checklist_targets(
+    checklists: dict[str, Checklist], reports: dict[str, Report], *, integrations: IntegrationSettings,
+    service: Callable[[str], Service | None], database: Callable[[str], Database | None],
+) -> None:
     """Every check names something the config defines, with the integration it needs."""
-    for section, names in (("checklists", config.checklists), ("reports", config.reports)):
+    for section, names in (("checklists", checklists), ("reports", reports)):
         for name in names:
             if not re.match(SERVICE_NAME, name):
                 raise ValueError(f"{section}.{name}: a name is lowercase letters, digits, '-', '_' or '.' "
                                  "(at most 63), so it can be typed after `/ops checklist`")
-    for name, checklist in config.checklists.items():
+    for name, checklist in checklists.items():
         for i, c in enumerate(checklist.checks):
             where = f"checklists.{name}.checks[{i}]"
-            if isinstance(c, ServiceCheck) and config.service(c.service) is None:
+            if isinstance(c, ServiceCheck) and service(c.service) is None:
                 raise ValueError(f"{where}: no service named {c.service!r}")
-            if isinstance(c, BackupAgeCheck) and config.database(c.database) is None:
+            if isinstance(c, BackupAgeCheck) and database(c.database) is None:
                 raise ValueError(f"{where}: no database named {c.database!r}")
-            if isinstance(c, NodesCheck | PodsCheck) and config.integrations.kubernetes is None:
+            if isinstance(c, NodesCheck | PodsCheck) and integrations.kubernetes is None:
                 raise ValueError(f"{where}: {c.check} needs integrations.kubernetes")
-            if isinstance(c, AWS_CHECKS) and config.integrations.aws is None:
+            if isinstance(c, AWS_CHECKS) and integrations.aws is None:
                 raise ValueError(f"{where}: {c.check} needs integrations.aws (it may be empty: `aws: {{}}`)")

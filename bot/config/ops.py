@@ -1,0 +1,106 @@
+"""`ops.yaml` -> OpsConfig: one validated, frozen description of the whole bot.
+
+Unknown keys and wrong types are errors that name the key path (`services[0].health.timeout`), so a
+typo never silently turns a check off.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError, model_validator
+
+from bot.config.access import Channels, Permissions
+from bot.config.alerts import AlertSettings, Oncall
+from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
+from bot.config.operations import OperationSettings
+from bot.config.services import Database, IntegrationSettings, Service
+from bot.config.values import Strict, Zone
+
+
+class OpsConfig(Strict):
+    timezone: Zone = "UTC"
+    channels: Channels = Channels()
+    permissions: Permissions = Permissions()
+    integrations: IntegrationSettings = IntegrationSettings()
+    alerts: AlertSettings = AlertSettings()
+    oncall: Oncall = Oncall()
+    operations: OperationSettings = OperationSettings()
+    checklists: dict[str, Checklist] = {}
+    reports: dict[str, Report] = {}
+    scheduler: SchedulerSettings = SchedulerSettings()
+    services: tuple[Service, ...] = ()
+    databases: tuple[Database, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpsConfig:
+        seen: set[str] = set()
+        items: list[Service | Database] = [*self.services, *self.databases]
+        for item in items:
+            if item.name in seen:
+                raise ValueError(f"the name {item.name!r} is used twice (services and databases share names)")
+            seen.add(item.name)
+        if self.needs_kubernetes and self.integrations.kubernetes is None:
+            raise ValueError("a service or database uses kubernetes: add `integrations: {kubernetes: {...}}`")
+        validate_checklist_targets(self.checklists, self.reports, integrations=self.integrations,
+                                   service=self.service, database=self.database)
+        if self.needs_aws and self.integrations.aws is None:
+            raise ValueError("a service or database uses AWS: add `integrations: {aws: {...}}` (may be empty)")
+        return self
+
+    @property
+    def needs_aws(self) -> bool:
+        return any(s.uses_aws for s in self.services) or any(d.rds for d in self.databases)
+
+    @property
+    def needs_kubernetes(self) -> bool:
+        return any(s.kubernetes for s in self.services) or any(d.kubernetes_cronjob for d in self.databases)
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def database(self, name: str) -> Database | None:
+        return next((d for d in self.databases if d.name == name), None)
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; `problems` are lines like `services[0].health.timeout: ...`."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{path}: {p}" for p in self.problems))
+
+
+def _key_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def parse_config(raw: Any, *, path: Path = Path("<config>")) -> OpsConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, ["(top level): expected a mapping of keys, got " + type(raw).__name__])
+    try:
+        return OpsConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, [f"{_key_path(e['loc'])}: {_message(e['msg'])}" for e in exc.errors()]) from None
+
+
+def load_config(path: Path) -> OpsConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, ["file not found (set OPSBOT_CONFIG or pass --config)"]) from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(path, [str(exc).replace("\n", " ")]) from exc
+    return parse_config(raw, path=path)

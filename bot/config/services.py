@@ -1,0 +1,121 @@
+"""What opsbot watches and operates: services, databases, and how to reach AWS and Kubernetes.
+
+Each section under a service or database names one integration target; the adapter serving it lives in
+`integrations/` under the name of the thing it operates (`KubernetesDeployment`, `LambdaAlias`, ...), so the
+config models here end in `Config`.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, HttpUrl, field_validator
+
+from bot.config.values import SERVICE_NAME, Duration, Strict, bounded
+
+
+class HealthCheckConfig(Strict):
+    url: HttpUrl
+    expect_status: int = Field(200, ge=100, le=599)
+    timeout: Duration = timedelta(seconds=3)
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0) or value > timedelta(minutes=1):
+            raise ValueError("must be between 1ms and 60s")
+        return value
+
+
+class AwsSettings(Strict):
+    """AWS access. Anything left out comes from the standard environment (AWS_REGION, AWS_ENDPOINT_URL,
+    AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles)."""
+
+    region: str | None = None
+    endpoint_url: HttpUrl | None = None
+    profile: str | None = None
+    connect_timeout: Duration = timedelta(seconds=2)
+    read_timeout: Duration = timedelta(seconds=10)
+    poll_interval: Duration = timedelta(seconds=10)     # how often a backup/rollback in progress is checked
+
+    @field_validator("connect_timeout", "read_timeout", "poll_interval")
+    @classmethod
+    def _sane(cls, value: timedelta) -> timedelta:
+        return bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=2))
+
+
+class KubernetesSettings(Strict):
+    """Kubernetes access: a kubeconfig context (KUBECONFIG or ~/.kube/config) or the in-cluster service account."""
+
+    context: str | None = None
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+    timeout: Duration = timedelta(seconds=5)
+    poll_interval: Duration = timedelta(seconds=2)      # how often a rollout or backup Job in progress is checked
+
+    @field_validator("timeout", "poll_interval")
+    @classmethod
+    def _sane(cls, value: timedelta) -> timedelta:
+        return bounded(value, low=timedelta(milliseconds=100), high=timedelta(minutes=2))
+
+
+class IntegrationSettings(Strict):
+    aws: AwsSettings | None = None
+    kubernetes: KubernetesSettings | None = None
+
+
+class KubernetesDeploymentConfig(Strict):
+    deployment: str
+    namespace: str = "default"
+    rollout_timeout: Duration = timedelta(minutes=5)
+    max_restarts: int = Field(5, ge=0)          # pods restarted more often than this make the service degraded
+
+
+class LambdaAliasConfig(Strict):
+    function: str
+    alias: str = "live"
+
+
+class BeanstalkConfig(Strict):
+    environment: str
+    application: str
+    update_timeout: Duration = timedelta(minutes=15)
+
+
+class CloudFormationConfig(Strict):
+    stack: str
+    update_timeout: Duration = timedelta(minutes=30)
+
+
+class Service(Strict):
+    name: str = Field(pattern=SERVICE_NAME)
+    description: str | None = None
+    health: HealthCheckConfig | None = None
+    kubernetes: KubernetesDeploymentConfig | None = None
+    lambda_: LambdaAliasConfig | None = Field(None, alias="lambda")
+    alarms: tuple[str, ...] = ()                # CloudWatch alarm names; any in ALARM makes the service down
+    sqs_dlq: str | None = None                  # dead-letter queue name; messages waiting make it degraded
+    beanstalk: BeanstalkConfig | None = None
+    cloudformation: CloudFormationConfig | None = None
+
+    @property
+    def uses_aws(self) -> bool:
+        return bool(self.lambda_ or self.alarms or self.sqs_dlq or self.beanstalk or self.cloudformation)
+
+
+class RdsInstanceConfig(Strict):
+    instance: str
+    snapshot_timeout: Duration = timedelta(minutes=30)
+
+
+class KubernetesCronJobConfig(Strict):
+    name: str
+    namespace: str = "default"
+    job_timeout: Duration = timedelta(minutes=30)
+
+
+class Database(Strict):
+    name: str = Field(pattern=SERVICE_NAME)
+    description: str | None = None
+    rds: RdsInstanceConfig | None = None
+    kubernetes_cronjob: KubernetesCronJobConfig | None = None
+    max_backup_age: Duration = timedelta(hours=26)
