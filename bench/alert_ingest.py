@@ -20,11 +20,11 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.alarms.receive import Receivers  # noqa: E402
-from bot.app import build_bolt_app  # noqa: E402
+from bot.app import build_runtime  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.http import make_wsgi_app  # noqa: E402
-from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.slack.bolt import build_bolt_app  # noqa: E402
 from bot.slack.client import web_client  # noqa: E402
 from bot.slack.outbox import Outbox  # noqa: E402
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402

@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.app import build_runtime  # noqa: E402
 from bot.config import parse_config  # noqa: E402
-from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from commands import execute  # noqa: E402
 from commands.base import CommandContext  # noqa: E402

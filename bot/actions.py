@@ -5,17 +5,16 @@ replicas or a Slack retry can never both win.
 """
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import ConflictError, NotFoundError
 from bot.storage.models import ActionState, PendingAction
+from integrations.base import PLAN, Plan
 
 __all__ = ["ActionRecord", "ActionState", "attach_message", "cancel", "claim", "finish", "get", "pending", "propose"]
 CONFIRM_WITHIN = timedelta(minutes=15)
@@ -27,7 +26,7 @@ class ActionRecord:
     id: str
     kind: str
     subject: str
-    plan: dict[str, Any]
+    plan: Plan
     state: str
     requested_by: str
     requested_at: datetime
@@ -45,7 +44,7 @@ class ActionRecord:
 
 def _record(row: PendingAction) -> ActionRecord:
     return ActionRecord(
-        id=row.id, kind=row.kind, subject=row.subject, plan=json.loads(row.plan), state=row.state,
+        id=row.id, kind=row.kind, subject=row.subject, plan=PLAN.validate_json(row.plan), state=row.state,
         requested_by=row.requested_by, requested_at=row.requested_at, expires_at=row.expires_at,
         channel_id=row.channel_id, slack_ts=row.slack_ts, decided_by=row.decided_by, decided_at=row.decided_at,
         finished_at=row.finished_at, outcome=row.outcome,
@@ -60,11 +59,11 @@ def _load(session: Session, action_id: str) -> PendingAction:
 
 
 def propose(
-    *, session: Session, kind: str, subject: str, plan: dict[str, Any], requested_by: str,
+    *, session: Session, kind: str, subject: str, plan: Plan, requested_by: str,
     channel_id: str | None, at: datetime,
 ) -> ActionRecord:
     row = PendingAction(
-        id=secrets.token_hex(8), kind=kind, subject=subject, plan=json.dumps(plan, sort_keys=True),
+        id=secrets.token_hex(8), kind=kind, subject=subject, plan=PLAN.dump_json(plan).decode(),
         state=ActionState.AWAITING.value, requested_by=requested_by, requested_at=at,
         expires_at=at + CONFIRM_WITHIN, channel_id=channel_id,
     )

@@ -1,30 +1,26 @@
-"""Build the Slack app from a Runtime: the client, the dedupe middleware, the listeners."""
+"""The composition root: the one place that builds the bot's parts from (settings, config) and wires them."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-from slack_bolt import App
-
+from bot.clock import Clock, utcnow
+from bot.config import OpsConfig
 from bot.runtime import Runtime
-from bot.slack import listeners, middleware
-from bot.slack.client import web_client
-
-LISTENER_THREADS = 16   # Bolt's default is 5; listeners only ack and hand off, but keep headroom
-WORK_THREADS = 16       # commands run here after the ack
+from bot.settings import Settings
+from bot.storage import db
+from integrations.base import Integrations
 
 
-def build_bolt_app(rt: Runtime, *, work_pool: ThreadPoolExecutor | None = None,
-                   token_verification: bool = True) -> App:
-    """The Bolt app; commands run on `work_pool` after the ack (tests pass their own to wait for it)."""
-    rt.settings.require("slack_bot_token", "slack_signing_secret")
-    assert rt.settings.slack_signing_secret is not None
-    app = App(
-        client=web_client(rt.settings),
-        signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
-        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="opsbot-listener"),
-        token_verification_enabled=token_verification,
+def build_runtime(
+    settings: Settings, config: OpsConfig, *, clock: Clock = utcnow, integrations: Integrations | None = None,
+    migrate: bool = True,
+) -> Runtime:
+    """Everything below the transports (Slack, console, HTTP): database, adapters, clock."""
+    from integrations.factory import build_integrations
+
+    engine = db.make_engine(settings.database_url)
+    if migrate:
+        db.upgrade(engine)
+    return Runtime(
+        settings=settings, config=config, engine=engine, sessions=db.make_sessions(engine),
+        integrations=integrations if integrations is not None else build_integrations(config, clock=clock),
+        clock=clock,
     )
-    middleware.register(app, rt)
-    pool = work_pool or ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="opsbot-work")
-    listeners.register(app, rt, pool)
-    return app

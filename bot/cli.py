@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import build_runtime
+    from bot.app import build_runtime
 
     if args.cmd == "config":
         path = args.file or settings.config_path
@@ -152,7 +152,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings, config)
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import build_bolt_app
+    from bot.slack.bolt import build_bolt_app
 
     try:
         bolt = build_bolt_app(rt)

@@ -11,8 +11,8 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
     words, flags = parse_flags(args, flags=("--dry-run",))
     if len(words) != 1:
         raise UsageError("Name exactly one database.")
-    return operations.offer(ctx, "backup", words[0], what="database", dry="--dry-run" in flags,
-                            make_plan=lambda target: target.plan_backup())
+    return operations.offer(ctx, "backup", words[0], targets=ctx.rt.integrations.backup_targets, what="database",
+                            dry="--dry-run" in flags, make_plan=lambda target: target.plan_backup())
 
 
 COMMAND = Subcommand(

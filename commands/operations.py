@@ -8,8 +8,8 @@ and on the timeline of any open incident of that service.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from bot import actions, incidents, permissions
 from bot.actions import ActionState
@@ -18,26 +18,30 @@ from bot.reply import Actions, Button, Context, Reply, Section, Style, code, esc
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
 from commands.base import CommandContext, did_you_mean
-from integrations.base import AdapterError, Outcome, Plan
+from integrations.base import (
+    AdapterError,
+    BackupPlan,
+    Integrations,
+    Outcome,
+    Plan,
+    Progress,
+    RollbackPlan,
+)
 
 log = logging.getLogger(__name__)
 VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale"}
 NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling"}
 
 
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    return {"kind": plan.kind, "target": plan.target, "current": plan.current, "desired": plan.desired,
-            "params": dict(plan.params)}
+T = TypeVar("T")
 
 
-def plan_from_dict(data: dict[str, Any]) -> Plan:
-    return Plan(kind=data["kind"], target=data["target"], current=data["current"], desired=data["desired"],
-                params=dict(data.get("params", {})))
-
-
-def targets_for(rt: Runtime, kind: str) -> Any:
+def targets_for(rt: Runtime, kind: str) -> Mapping[str, object]:
+    """The names that can take `kind` (only for listing them: applying goes through `apply_plan`)."""
     integ = rt.integrations
-    return {"rollback": integ.rollback_targets, "backup": integ.backup_targets, "scale": integ.scale_targets}[kind]
+    found: Mapping[str, object] = {"rollback": integ.rollback_targets, "backup": integ.backup_targets,
+                                   "scale": integ.scale_targets}[kind]
+    return found
 
 
 def _who_may(rt: Runtime, kind: str) -> str:
@@ -47,16 +51,15 @@ def _who_may(rt: Runtime, kind: str) -> str:
     return "admins or " + " / ".join(f"`{r}`" for r in roles)
 
 
-def _change_lines(plan: dict[str, Any]) -> list[str]:
-    return [f"*Target*\n{escape(plan['target'])}",
-            f"*Change*\n{escape(plan['current'])}  →  {escape(plan['desired'])}"]
+def _change_lines(plan: Plan) -> list[str]:
+    return [f"*Target*\n{escape(plan.target)}", f"*Change*\n{escape(plan.current)}  →  {escape(plan.desired)}"]
 
 
-def offer(ctx: CommandContext, kind: str, name: str, *, what: str, dry: bool,
-          make_plan: Callable[[Any], Plan]) -> Reply:
+def offer(ctx: CommandContext, kind: str, name: str, *, targets: Mapping[str, T], what: str, dry: bool,
+          make_plan: Callable[[T], Plan]) -> Reply:
     """Plan `kind` on the target called `name`; show the plan (`--dry-run`) or offer it for confirmation."""
     subject = name.lower()
-    target = targets_for(ctx.rt, kind).get(subject)
+    target = targets.get(subject)
     if target is None:
         raise unknown_target(ctx.rt, kind, name, what=what)
     plan = make_plan(target)
@@ -64,16 +67,15 @@ def offer(ctx: CommandContext, kind: str, name: str, *, what: str, dry: bool,
 
 
 def dry_run(plan: Plan, *, subject: str) -> Reply:
-    data = plan_to_dict(plan)
     head = f":mag: *Dry run: {VERB[plan.kind].lower()} {escape(subject)}* — nothing was changed."
     return Reply(text=f"Dry run: {plan.kind} {subject}: {plan.current} -> {plan.desired}",
-                 blocks=(Section(head, fields=tuple(_change_lines(data))),
+                 blocks=(Section(head, fields=tuple(_change_lines(plan))),
                          Context("Run it without `--dry-run` to get Confirm/Cancel buttons.")))
 
 
 def propose(ctx: CommandContext, plan: Plan, *, subject: str) -> Reply:
     with session_scope(ctx.rt.sessions) as session:
-        action = actions.propose(session=session, kind=plan.kind, subject=subject, plan=plan_to_dict(plan),
+        action = actions.propose(session=session, kind=plan.kind, subject=subject, plan=plan,
                                  requested_by=ctx.user_id, channel_id=ctx.channel_id, at=ctx.rt.clock())
     reply = render(ctx.rt, action)
     return Reply(text=reply.text, blocks=reply.blocks, ephemeral=False, card=("action", action.id),
@@ -88,7 +90,7 @@ def render(rt: Runtime, a: actions.ActionRecord) -> Reply:
     state = ActionState(a.state)
     if state is ActionState.AWAITING and not a.expired(now):
         head = f":warning: *{VERB[a.kind]} {subject}?* Requested by <@{a.requested_by}>."
-        return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan['current']} -> {plan['desired']}", blocks=(
+        return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan.current} -> {plan.desired}", blocks=(
             Section(head, fields=fields),
             Actions((Button(f"Confirm {a.kind}", "ops.confirm", a.id, Style.DANGER),
                      Button("Cancel", "ops.cancel", a.id))),
@@ -135,8 +137,7 @@ def confirm(ctx: CommandContext, action_id: str) -> Reply:
         action = actions.claim(session=session, action_id=action_id, user=ctx.user_id, at=rt.clock())
     ctx.refresh(("action", action.id))
     ctx.progress(f":arrow_forward: <@{ctx.user_id}> confirmed: {VERB[action.kind].lower()} "
-                 f"{escape(action.plan['target'])} ({escape(action.plan['current'])} → "
-                 f"{escape(action.plan['desired'])}).")
+                 f"{escape(action.plan.target)} ({escape(action.plan.current)} → {escape(action.plan.desired)}).")
     outcome = _apply(ctx, action)
     now = rt.clock()
     with session_scope(rt.sessions) as session:
@@ -153,13 +154,22 @@ def confirm(ctx: CommandContext, action_id: str) -> Reply:
                  outcome="ok" if outcome.ok else "failed", detail=outcome.summary[:1000])
 
 
+def apply_plan(integ: Integrations, subject: str, plan: Plan, *, progress: Progress) -> Outcome:
+    """Apply a stored plan through its operation's typed target; refuses if the target left the config."""
+    missing = Outcome(False, f"{subject} no longer has a {plan.kind} target in the config")
+    if isinstance(plan, RollbackPlan):
+        rollback = integ.rollback_targets.get(subject)
+        return rollback.rollback(plan, progress=progress) if rollback else missing
+    if isinstance(plan, BackupPlan):
+        backup = integ.backup_targets.get(subject)
+        return backup.backup(plan, progress=progress) if backup else missing
+    scale = integ.scale_targets.get(subject)
+    return scale.scale(plan, progress=progress) if scale else missing
+
+
 def _apply(ctx: CommandContext, action: actions.ActionRecord) -> Outcome:
-    target = targets_for(ctx.rt, action.kind).get(action.subject)
-    if target is None:
-        return Outcome(False, f"{action.subject} no longer has a {action.kind} target in the config")
     try:
-        outcome: Outcome = target.apply(plan_from_dict(action.plan), progress=ctx.progress)
-        return outcome
+        return apply_plan(ctx.rt.integrations, action.subject, action.plan, progress=ctx.progress)
     except AdapterError as exc:
         return Outcome(False, str(exc))
     except Exception:

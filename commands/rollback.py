@@ -18,8 +18,8 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
         if len(rest) != 2 or rest[0].lower() != "to":
             raise UsageError("After the service, only `to <revision|version>` may follow.")
         to = rest[1]
-    return operations.offer(ctx, "rollback", words[0], what="service", dry="--dry-run" in flags,
-                            make_plan=lambda target: target.plan_rollback(to=to))
+    return operations.offer(ctx, "rollback", words[0], targets=ctx.rt.integrations.rollback_targets, what="service",
+                            dry="--dry-run" in flags, make_plan=lambda target: target.plan_rollback(to=to))
 
 
 COMMAND = Subcommand(

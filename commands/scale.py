@@ -16,8 +16,8 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
     count = words[1]
     if not count.isdigit() or int(count) > MAX_REPLICAS:
         raise UsageError(f"{code(count, 20)} is not a replica count (0–{MAX_REPLICAS}).")
-    return operations.offer(ctx, "scale", words[0], what="service", dry="--dry-run" in flags,
-                            make_plan=lambda target: target.plan_scale(replicas=int(count)))
+    return operations.offer(ctx, "scale", words[0], targets=ctx.rt.integrations.scale_targets, what="service",
+                            dry="--dry-run" in flags, make_plan=lambda target: target.plan_scale(replicas=int(count)))
 
 
 COMMAND = Subcommand(

@@ -1,20 +1,25 @@
-"""What commands and checklists may ask of the systems we operate.
+"""What commands and checklists may ask of the systems we operate: the Protocols adapters implement, the plans
+and outcomes of destructive operations, and the errors adapters raise.
 
-Commands import only this module; the implementations (httpx, boto3, kubernetes) live next to it and
-are built once by `integrations.build_integrations()`.
+Commands import only this module; the implementations (httpx, boto3, kubernetes) live next to it and are
+built once by `integrations.factory.build_integrations()`, which imports an SDK only when the config names
+something that needs it.
 
-Destructive operations are plan -> apply: `plan_*()` computes what would change without changing
-anything (that is `--dry-run`, and the text of the confirmation message); `apply(plan)` does exactly
-that plan. A Plan's `params` are plain strings so the plan can be stored with the pending action and
-replayed after the confirmation click, possibly by another replica.
+Destructive operations are plan -> apply: `plan_*()` computes what would change without changing anything
+(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()` and `scale()` do exactly
+that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON with the pending action
+(`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the confirmation click.
 
-Errors, all with a short message that is safe to show in Slack:
+Errors, all with a short message that is safe to show in Slack. `temporary` says whether asking again later
+may work; nothing is retried automatically where a retry could change something twice.
 
-    AdapterError            the system could not be asked, or refused
-    ├── UnreachableError    connect/read timeout, DNS, connection refused
-    ├── AccessDeniedError   401/403, expired or missing credentials, missing IAM permission
-    ├── TargetNotFoundError the deployment / function / instance does not exist
-    └── NotPossibleError    the operation makes no sense now: no previous revision, stack busy
+    AdapterError               the system could not be asked, or refused (permanent unless a subclass says so)
+    ├── TemporaryAdapterError  asking again later may work
+    │   ├── UnreachableError   connect/read timeout, DNS, connection refused
+    │   └── ThrottledError     the API is rate-limiting us (AWS Throttling, HTTP 429)
+    ├── AccessDeniedError      401/403, expired or missing credentials, missing IAM permission
+    ├── TargetNotFoundError    the deployment / function / instance does not exist
+    └── NotPossibleError       the operation makes no sense now: no previous revision, stack busy
 """
 from __future__ import annotations
 
@@ -22,7 +27,11 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import Annotated, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+NODES = "kubernetes-nodes"      # the status row for the cluster's nodes
 
 
 class Health(enum.StrEnum):
@@ -62,15 +71,35 @@ class StatusSource(Protocol):
     def check(self) -> Sequence[Finding]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A change we are about to make, computed without making it. Shown on Confirm; replayed by apply()."""
+class _Plan(BaseModel):
+    """A change we are about to make, computed without making it: shown on the Confirm card, then applied."""
 
-    kind: str                    # "rollback" | "backup" | "scale"
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     target: str                  # "deployment/flight-search-backend in flight-search-prod"
     current: str                 # "revision 7 (backend:1.4.2)"
     desired: str                 # "revision 6 (backend:1.4.1)"
-    params: Mapping[str, str] = field(default_factory=dict)   # everything apply() needs
+
+
+class RollbackPlan(_Plan):
+    kind: Literal["rollback"] = "rollback"
+    from_ref: str                # where the target is now (revision, version, stack status): apply refuses if it moved
+    to_ref: str                  # where it goes (revision, version; for a stack, the recovery call)
+
+
+class BackupPlan(_Plan):
+    kind: Literal["backup"] = "backup"
+    name: str                    # the snapshot or Job to create
+
+
+class ScalePlan(_Plan):
+    kind: Literal["scale"] = "scale"
+    from_replicas: int
+    replicas: int
+
+
+Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan, Field(discriminator="kind")]
+PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +109,7 @@ class Outcome:
     details: Mapping[str, str] = field(default_factory=dict)
 
 
-Progress = Callable[[str], None]     # posts a line to the message thread; adapters never see Slack
+Progress = Callable[[str], None]     # posts a line to the card's thread; adapters never see Slack
 
 
 class RollbackTarget(Protocol):
@@ -90,33 +119,62 @@ class RollbackTarget(Protocol):
     roll back to, TargetNotFoundError when `to` names no known revision/version.
     """
 
-    def plan_rollback(self, *, to: str | None = None) -> Plan: ...
+    def plan_rollback(self, *, to: str | None = None) -> RollbackPlan: ...
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome: ...
+    def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome: ...
 
 
 class BackupTarget(Protocol):
     """Takes a backup now and watches it to the end (available, failed, or the configured timeout)."""
 
-    def plan_backup(self) -> Plan: ...
+    def plan_backup(self) -> BackupPlan: ...
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome: ...
+    def backup(self, plan: BackupPlan, *, progress: Progress) -> Outcome: ...
 
 
 class ScaleTarget(Protocol):
     """Sets the replica count of a workload."""
 
-    def plan_scale(self, *, replicas: int) -> Plan: ...
+    def plan_scale(self, *, replicas: int) -> ScalePlan: ...
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome: ...
+    def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Integrations:
+    """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
+
+    status_sources: Mapping[str, tuple[StatusSource, ...]] = field(default_factory=dict)
+    rollback_targets: Mapping[str, RollbackTarget] = field(default_factory=dict)
+    backup_targets: Mapping[str, BackupTarget] = field(default_factory=dict)
+    scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
+    # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
+    # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
+    check_sources: Mapping[str, StatusSource] = field(default_factory=dict)
+
+
+def check_key(checklist: str, position: int) -> str:
+    return f"{checklist}#{position}"
 
 
 class AdapterError(Exception):
     """A system could not be asked, or refused. str() is short and safe to show in Slack."""
 
+    temporary: ClassVar[bool] = False
 
-class UnreachableError(AdapterError):
+
+class TemporaryAdapterError(AdapterError):
+    """Asking again later may work."""
+
+    temporary = True
+
+
+class UnreachableError(TemporaryAdapterError):
     """Connect/read timeout, DNS failure, connection refused."""
+
+
+class ThrottledError(TemporaryAdapterError):
+    """The API is rate-limiting our requests."""
 
 
 class AccessDeniedError(AdapterError):

@@ -27,9 +27,11 @@ from integrations.base import (
     Health,
     NotPossibleError,
     Outcome,
-    Plan,
     Progress,
+    RollbackPlan,
+    ScalePlan,
     TargetNotFoundError,
+    ThrottledError,
     UnreachableError,
 )
 from integrations.polling import Poller
@@ -68,6 +70,8 @@ def _translated(what: str) -> Iterator[None]:
             raise AccessDeniedError(f"{what}: access denied by the cluster ({exc.status} {exc.reason})") from exc
         if exc.status == 404:
             raise TargetNotFoundError(f"{what}: not found") from exc
+        if exc.status == 429:
+            raise ThrottledError(f"{what}: the cluster is rate-limiting our requests; try again in a minute") from exc
         if exc.status == 0:
             raise UnreachableError(f"{what}: cluster did not answer ({exc.reason})") from exc
         raise AdapterError(f"{what}: Kubernetes API answered {exc.status} {exc.reason}") from exc
@@ -181,7 +185,7 @@ class KubernetesDeployment:
                        Health.DEGRADED, "; ".join(parts))
 
     # --- rollback -------------------------------------------------------------------------------
-    def plan_rollback(self, *, to: str | None = None) -> Plan:
+    def plan_rollback(self, *, to: str | None = None) -> RollbackPlan:
         dep = self._read()
         by_rev = {_revision(rs): rs for rs in self._replicasets(dep) if _revision(rs) > 0}
         current = _revision(dep) or max(by_rev, default=0)
@@ -197,20 +201,20 @@ class KubernetesDeployment:
             if not earlier:
                 raise NotPossibleError(f"{self.subject}: no earlier revision to roll back to (now at {current})")
             target = max(earlier)
-        return Plan("rollback", self.subject, f"revision {current} ({_images(dep.spec.template)})",
-                    f"revision {target} ({_images(by_rev[target].spec.template)})",
-                    {"from_revision": str(current), "to_revision": str(target)})
+        return RollbackPlan(target=self.subject, current=f"revision {current} ({_images(dep.spec.template)})",
+                            desired=f"revision {target} ({_images(by_rev[target].spec.template)})",
+                            from_ref=str(current), to_ref=str(target))
 
-    def _apply_rollback(self, plan: Plan, progress: Progress) -> Outcome:
+    def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome:
         dep = self._read()
         by_rev = {_revision(rs): rs for rs in self._replicasets(dep) if _revision(rs) > 0}
         now = _revision(dep) or max(by_rev, default=0)
-        if str(now) != plan.params["from_revision"]:
+        if str(now) != plan.from_ref:
             return Outcome(False, f"{self.subject} changed since the plan (now revision {now}); nothing was done. "
                                   "Ask again to see the new plan.")
-        source = by_rev.get(int(plan.params["to_revision"]))
+        source = by_rev.get(int(plan.to_ref))
         if source is None:
-            return Outcome(False, f"revision {plan.params['to_revision']} disappeared; nothing was done")
+            return Outcome(False, f"revision {plan.to_ref} disappeared; nothing was done")
         template = self.k.api.sanitize_for_serialization(source.spec.template)
         template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
         annotations = dict(dep.metadata.annotations or {})
@@ -219,37 +223,30 @@ class KubernetesDeployment:
                  {"op": "add", "path": "/metadata/annotations", "value": annotations}]
         self.k.call(self.subject, self.k.apps.patch_namespaced_deployment, self.cfg.deployment,
                     self.cfg.namespace, patch)
-        progress(f"Patched {self.subject} to the template of revision {plan.params['to_revision']}; "
+        progress(f"Patched {self.subject} to the template of revision {plan.to_ref}; "
                  "waiting for the rollout…")
         ok, state = self._wait_rolled_out(progress)
         images = _images(source.spec.template)
         return Outcome(ok, f"rollout finished: {state} (image {images})" if ok else state)
 
     # --- scale ----------------------------------------------------------------------------------
-    def plan_scale(self, *, replicas: int) -> Plan:
+    def plan_scale(self, *, replicas: int) -> ScalePlan:
         if not 0 <= replicas <= 1000:
             raise NotPossibleError(f"{replicas} replicas is out of range (0–1000)")
         dep = self._read()
         current = dep.spec.replicas if dep.spec.replicas is not None else 1
         if current == replicas:
             raise NotPossibleError(f"{self.subject} already has {replicas} replicas")
-        return Plan("scale", self.subject, f"{current} replicas", f"{replicas} replicas",
-                    {"from_replicas": str(current), "replicas": str(replicas)})
+        return ScalePlan(target=self.subject, current=f"{current} replicas", desired=f"{replicas} replicas",
+                         from_replicas=current, replicas=replicas)
 
-    def _apply_scale(self, plan: Plan, progress: Progress) -> Outcome:
-        patch = [{"op": "replace", "path": "/spec/replicas", "value": int(plan.params["replicas"])}]
+    def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
+        patch = [{"op": "replace", "path": "/spec/replicas", "value": plan.replicas}]
         self.k.call(self.subject, self.k.apps.patch_namespaced_deployment, self.cfg.deployment,
                     self.cfg.namespace, patch)
-        progress(f"Set {self.subject} to {plan.params['replicas']} replicas; waiting for them…")
+        progress(f"Set {self.subject} to {plan.replicas} replicas; waiting for them…")
         ok, state = self._wait_rolled_out(progress)
         return Outcome(ok, f"scaled: {state}" if ok else state)
-
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
-        if plan.kind == "rollback":
-            return self._apply_rollback(plan, progress)
-        if plan.kind == "scale":
-            return self._apply_scale(plan, progress)
-        raise NotPossibleError(f"{self.subject} cannot {plan.kind}")
 
     def _wait_rolled_out(self, progress: Progress) -> tuple[bool, str]:
         """Poll until every replica is updated, ready and available, or the rollout timeout passes."""

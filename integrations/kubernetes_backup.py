@@ -11,7 +11,7 @@ from kubernetes import client
 
 from bot.clock import humanize
 from bot.config import services as cfgs
-from integrations.base import AdapterError, Finding, Health, Outcome, Plan, Progress
+from integrations.base import AdapterError, BackupPlan, Finding, Health, Outcome, Progress
 from integrations.kubernetes import Monotonic, Sleep, _Api, _owned_by, _true
 from integrations.polling import Poller
 
@@ -49,14 +49,15 @@ class KubernetesCronJobBackup:
         limit = "" if health is Health.OK else f" (limit {humanize(self.max_backup_age)})"
         return [Finding("kubernetes", self.subject, health, f"newest backup {humanize(age)} old{limit}")]
 
-    def plan_backup(self) -> Plan:
+    def plan_backup(self) -> BackupPlan:
         self.k.call(self.subject, self.k.batch.read_namespaced_cron_job, self.cfg.name, self.cfg.namespace)
         newest = self._newest_success()
         current = f"newest backup {humanize(self.clock() - newest)} old" if newest else "no successful backup yet"
         job = f"{self.cfg.name[:36]}-opsbot-{self.clock():%Y%m%d%H%M%S}"
-        return Plan("backup", self.subject, current, f"job {job} from cronjob/{self.cfg.name}", {"job": job})
+        return BackupPlan(target=self.subject, current=current, desired=f"job {job} from cronjob/{self.cfg.name}",
+                          name=job)
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+    def backup(self, plan: BackupPlan, *, progress: Progress) -> Outcome:
         cron = self.k.call(self.subject, self.k.batch.read_namespaced_cron_job, self.cfg.name, self.cfg.namespace)
         template = cron.spec.job_template
         meta = template.metadata
@@ -64,7 +65,7 @@ class KubernetesCronJobBackup:
                    "uid": cron.metadata.uid, "controller": True}] if cron.metadata.uid else [])
         body = {
             "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": plan.params["job"], "namespace": self.cfg.namespace,
+            "metadata": {"name": plan.name, "namespace": self.cfg.namespace,
                          "labels": dict(meta.labels or {}) if meta else {},
                          "annotations": {**(dict(meta.annotations or {}) if meta else {}),
                                          "cronjob.kubernetes.io/instantiate": "manual"},
@@ -72,11 +73,11 @@ class KubernetesCronJobBackup:
             "spec": self.k.api.sanitize_for_serialization(template.spec),
         }
         try:
-            self.k.call(f"job/{plan.params['job']}", self.k.batch.create_namespaced_job, self.cfg.namespace, body)
+            self.k.call(f"job/{plan.name}", self.k.batch.create_namespaced_job, self.cfg.namespace, body)
         except AdapterError as exc:
             return Outcome(False, f"could not create the backup job: {exc}")
-        progress(f"Created job {plan.params['job']} from cronjob/{self.cfg.name}; watching it…")
-        return self._watch(plan.params["job"])
+        progress(f"Created job {plan.name} from cronjob/{self.cfg.name}; watching it…")
+        return self._watch(plan.name)
 
     def _watch(self, name: str) -> Outcome:
         started = self.monotonic()

@@ -7,10 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from integrations.base import AdapterError, Finding, Outcome, Plan, Progress
+from integrations.base import (
+    AdapterError,
+    BackupPlan,
+    BackupTarget,
+    Finding,
+    Outcome,
+    Progress,
+    RollbackPlan,
+    RollbackTarget,
+    ScalePlan,
+    ScaleTarget,
+    StatusSource,
+)
 
 
-class Unavailable:
+class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget):
     def __init__(self, error: AdapterError, *, timeout_s: float = 1.0) -> None:
         self._error = error
         self._timeout_s = timeout_s
@@ -22,14 +34,20 @@ class Unavailable:
     def check(self) -> Sequence[Finding]:
         raise self._error
 
-    def plan_rollback(self, *, to: str | None = None) -> Plan:
+    def plan_rollback(self, *, to: str | None = None) -> RollbackPlan:
         raise self._error
 
-    def plan_backup(self) -> Plan:
+    def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome:
         raise self._error
 
-    def plan_scale(self, *, replicas: int) -> Plan:
+    def plan_backup(self) -> BackupPlan:
         raise self._error
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+    def backup(self, plan: BackupPlan, *, progress: Progress) -> Outcome:
+        raise self._error
+
+    def plan_scale(self, *, replicas: int) -> ScalePlan:
+        raise self._error
+
+    def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
         raise self._error

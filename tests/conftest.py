@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import commands
+from bot.app import build_runtime
 from bot.config import parse_config
 from bot.reply import Reply
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.storage.models import Base
 from commands.base import CommandContext

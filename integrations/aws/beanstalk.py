@@ -9,7 +9,7 @@ from bot.clock import humanize
 from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
-from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress, TargetNotFoundError
+from integrations.base import Finding, Health, NotPossibleError, Outcome, Progress, RollbackPlan, TargetNotFoundError
 from integrations.polling import Poller
 
 # Grey is "no health data yet" (launching, updating): not proven healthy, so degraded rather than unknown.
@@ -61,12 +61,12 @@ class BeanstalkEnvironment:
             found = [dict(v) for page in pages for v in page["ApplicationVersions"]]
         return sorted(found, key=lambda v: v["DateCreated"])
 
-    def plan_rollback(self, *, to: str | None = None) -> Plan:
+    def plan_rollback(self, *, to: str | None = None) -> RollbackPlan:
         current = str(self._environment().get("VersionLabel", ""))
         versions = self._versions()
         target = self._named(to, current, versions) if to is not None else self._previous(current, versions)
-        return Plan("rollback", self.subject, f"version {current}", f"version {target}",
-                    {"from_version": current, "to_version": target})
+        return RollbackPlan(target=self.subject, current=f"version {current}", desired=f"version {target}",
+                            from_ref=current, to_ref=target)
 
     def _named(self, to: str, current: str, versions: list[dict[str, Any]]) -> str:
         if to not in [v["VersionLabel"] for v in versions]:
@@ -85,14 +85,14 @@ class BeanstalkEnvironment:
             raise NotPossibleError(f"{self.subject}: no application version before {current} to roll back to")
         return str(earlier[-1]["VersionLabel"])
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+    def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome:
         env = self._environment()
-        if str(env.get("VersionLabel")) != plan.params["from_version"]:
+        if str(env.get("VersionLabel")) != plan.from_ref:
             return Outcome(False, f"{self.subject} runs version {env.get('VersionLabel')} now, not "
-                                  f"{plan.params['from_version']} as planned; nothing was done")
+                                  f"{plan.from_ref} as planned; nothing was done")
         if env.get("Status") != "Ready":
             return Outcome(False, f"{self.subject} is {env.get('Status')}, not Ready; nothing was done")
-        wanted = plan.params["to_version"]
+        wanted = plan.to_ref
         with translated(self.subject):
             self._client().update_environment(EnvironmentName=self.cfg.environment, VersionLabel=wanted)
         progress(f"Deploying version {wanted} to {self.cfg.environment}; waiting until it is Ready…")

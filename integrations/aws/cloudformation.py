@@ -9,7 +9,7 @@ from bot.clock import humanize
 from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
-from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress
+from integrations.base import Finding, Health, NotPossibleError, Outcome, Progress, RollbackPlan
 from integrations.polling import Poller
 
 # stack state -> (API call, what it does, in words). CREATE_FAILED is left out on purpose: rolling back a
@@ -55,7 +55,7 @@ class CloudFormationStack:
         status = self._status()
         return [Finding("cloudformation", self.subject, health_of(status), status)]
 
-    def plan_rollback(self, *, to: str | None = None) -> Plan:
+    def plan_rollback(self, *, to: str | None = None) -> RollbackPlan:
         if to is not None:
             raise NotPossibleError(f"{self.subject}: CloudFormation rolls back to its last good state only; "
                                    "to go to a given release, deploy that template")
@@ -66,10 +66,10 @@ class CloudFormationStack:
             raise NotPossibleError(f"stack is {status}: no rollback from this state; wait for it to settle "
                                    "or fix it in the CloudFormation console")
         call, words = ACTIONS[status]
-        return Plan("rollback", self.subject, status, words, {"from_status": status, "call": call})
+        return RollbackPlan(target=self.subject, current=status, desired=words, from_ref=status, to_ref=call)
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
-        before = plan.params["from_status"]
+    def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome:
+        before = plan.from_ref
         status = self._status()
         if status != before:
             return Outcome(False, f"{self.subject} is now {status}, not {before}; nothing was done")

@@ -28,6 +28,7 @@ from integrations.base import (
     AdapterError,
     NotPossibleError,
     TargetNotFoundError,
+    ThrottledError,
     UnreachableError,
 )
 
@@ -62,7 +63,7 @@ def from_client_error(what: str, exc: ClientError) -> AdapterError:
             code == "ValidationError" and "does not exist" in message):
         return TargetNotFoundError(f"{what}: not found ({shown})")
     if code in THROTTLED:
-        return AdapterError(f"{what}: AWS is throttling our requests ({shown}); try again in a minute")
+        return ThrottledError(f"{what}: AWS is throttling our requests ({shown}); try again in a minute")
     if code in CONFLICT:
         return NotPossibleError(f"{what}: not possible in its current state ({shown})")
     return AdapterError(f"{what}: AWS answered with an error ({shown})")

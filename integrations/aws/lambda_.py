@@ -7,7 +7,7 @@ from typing import Any
 from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
-from integrations.base import Finding, Health, NotPossibleError, Outcome, Plan, Progress, TargetNotFoundError
+from integrations.base import Finding, Health, NotPossibleError, Outcome, Progress, RollbackPlan, TargetNotFoundError
 
 
 class LambdaAlias:
@@ -49,13 +49,12 @@ class LambdaAlias:
             found = [str(v["Version"]) for page in pages for v in page["Versions"]]
         return sorted(int(v) for v in found if v.isdigit())
 
-    def plan_rollback(self, *, to: str | None = None) -> Plan:
+    def plan_rollback(self, *, to: str | None = None) -> RollbackPlan:
         alias = self._alias()
         current, published = str(alias["FunctionVersion"]), self._published()
         target = self._named(to, current, published) if to is not None else self._previous(current, published)
-        return Plan("rollback", self.subject, f"alias {self.cfg.alias} -> version {current}{_canary(alias)}",
-                    f"alias {self.cfg.alias} -> version {target}",
-                    {"from_version": current, "to_version": str(target)})
+        return RollbackPlan(target=self.subject, current=f"alias {self.cfg.alias} -> version {current}{_canary(alias)}",
+                            desired=f"alias {self.cfg.alias} -> version {target}", from_ref=current, to_ref=str(target))
 
     def _named(self, to: str, current: str, published: list[int]) -> int:
         wanted = to.strip().removeprefix("v")
@@ -75,10 +74,10 @@ class LambdaAlias:
             raise NotPossibleError(f"{self.subject}: no published version before {current} to roll back to")
         return earlier[-1]
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
+    def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome:
         alias = self._alias()
-        now, wanted = str(alias["FunctionVersion"]), plan.params["to_version"]
-        if now != plan.params["from_version"]:
+        now, wanted = str(alias["FunctionVersion"]), plan.to_ref
+        if now != plan.from_ref:
             return Outcome(False, f"{self.subject} moved to version {now} since the plan; nothing was done")
         # RevisionId: AWS refuses the update if anyone changed the alias since we read it just now.
         same = {"RevisionId": alias["RevisionId"]} if alias.get("RevisionId") else {}

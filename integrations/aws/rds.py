@@ -13,7 +13,7 @@ from bot.clock import humanize
 from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import code_of, translated
-from integrations.base import Finding, Health, Outcome, Plan, Progress
+from integrations.base import BackupPlan, Finding, Health, Outcome, Progress
 from integrations.polling import Poller
 
 # DBInstanceStatus: serving normally / not serving; anything else (modifying, rebooting, ...) is degraded.
@@ -80,16 +80,16 @@ class RdsInstance:
                     if s.get("Status") == "available" and s.get("SnapshotCreateTime")]
         return max(done, key=lambda s: s["SnapshotCreateTime"], default=None)
 
-    def plan_backup(self) -> Plan:
+    def plan_backup(self) -> BackupPlan:
         self._instance()                            # TargetNotFoundError now, not after the confirmation
         newest = self._newest()
         current = f"newest snapshot {humanize(self.clock() - newest['SnapshotCreateTime'])} old" if newest \
             else "no snapshot yet"
         snapshot = snapshot_name(self.db_name, self.clock())
-        return Plan("backup", self.subject, current, f"manual snapshot {snapshot}", {"snapshot": snapshot})
+        return BackupPlan(target=self.subject, current=current, desired=f"manual snapshot {snapshot}", name=snapshot)
 
-    def apply(self, plan: Plan, *, progress: Progress) -> Outcome:
-        snapshot, started = plan.params["snapshot"], self.monotonic()
+    def backup(self, plan: BackupPlan, *, progress: Progress) -> Outcome:
+        snapshot, started = plan.name, self.monotonic()
         self._create(snapshot, progress)
         progress(f"Snapshot {snapshot} of {self.cfg.instance} started; waiting until it is available…")
         final = self.poller.until(lambda: self._finished(snapshot), timeout_s=self.cfg.snapshot_timeout.total_seconds())

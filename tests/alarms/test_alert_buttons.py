@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.alarms.model import AlertEvent
 from bot.alarms.pipeline import ingest
-from bot.app import build_bolt_app
+from bot.slack.bolt import build_bolt_app
 from bot.slack.client import web_client
 from bot.slack.outbox import Outbox
 from bot.storage.models import Alert, Incident

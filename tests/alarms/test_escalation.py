@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from bot.alarms.model import AlertEvent
 from bot.alarms.pipeline import ingest
+from bot.app import build_runtime
 from bot.config import parse_config
-from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.slack.client import web_client
 from bot.slack.escalator import Escalator

@@ -6,7 +6,7 @@ import pytest
 from slack_bolt import BoltRequest
 from sqlalchemy import select
 
-from bot.app import build_bolt_app
+from bot.slack.bolt import build_bolt_app
 from bot.storage.models import AuditEntry, Incident
 from tests.slackreq import action_body, signed_headers, slash_body
 from tests.waiting import wait_until

@@ -5,9 +5,9 @@ import pytest
 from slack_bolt import BoltRequest
 from sqlalchemy import select
 
-from bot.app import build_bolt_app
+from bot.slack.bolt import build_bolt_app
 from bot.storage.models import AuditEntry, PendingAction
-from integrations import Integrations
+from integrations.base import Integrations
 from tests.fakes.targets import FakeDeployment
 from tests.slackreq import action_body, signed_headers, slash_body
 from tests.waiting import wait_until

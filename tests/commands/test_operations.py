@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.storage.models import AuditEntry, IncidentEvent, PendingAction
-from integrations import Integrations
+from integrations.base import Integrations
 from tests.fakes.targets import FakeDeployment
 
 CONFIG = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
+from bot.app import build_runtime  # noqa: E402
 from bot.config import load_config
-from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack.client import web_client  # noqa: E402
 from bot.slack.escalator import Escalator  # noqa: E402

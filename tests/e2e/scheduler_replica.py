@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 
 from freezegun import freeze_time  # noqa: E402
 
+from bot.app import build_runtime  # noqa: E402
 from bot.config import load_config
-from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack.client import web_client  # noqa: E402
 from bot.slack.publisher import SlackPublisher  # noqa: E402

@@ -9,8 +9,8 @@ import yaml
 
 from bot.alarms.model import AlertEvent
 from bot.alarms.pipeline import ingest
+from bot.app import build_runtime
 from bot.config import parse_config
-from bot.runtime import build_runtime
 from bot.settings import Settings
 from tests.e2e.conftest import ROOT
 

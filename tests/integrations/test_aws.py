@@ -30,6 +30,7 @@ from integrations.base import (
     Health,
     NotPossibleError,
     TargetNotFoundError,
+    ThrottledError,
     UnreachableError,
 )
 from tests.fakes.aws import (  # noqa: F401  (aws, moto_server: fixtures)
@@ -121,7 +122,7 @@ def test_lambda_rollback_points_the_alias_at_the_previous_version(aws):  # noqa:
                                                          "alias live -> version 2")
     assert live_alias(aws) == "3"                                   # planning changes nothing
     lines: list[str] = []
-    outcome = target.apply(plan, progress=lines.append)
+    outcome = target.rollback(plan, progress=lines.append)
     assert (outcome.ok, outcome.summary) == (True, "alias live now points at version 2")
     assert live_alias(aws) == "2" and lines == [f"Alias live of {FN} now points at version 2."]
 
@@ -131,7 +132,7 @@ def test_lambda_rollback_ends_a_canary(aws):  # noqa: F811
     target = LambdaAlias(LambdaCfg(function=FN), aws.clients)
     plan = target.plan_rollback()
     assert plan.current == "alias live -> version 3 (+25% to version 4)" and plan.desired == "alias live -> version 2"
-    assert target.apply(plan, progress=no_progress).ok
+    assert target.rollback(plan, progress=no_progress).ok
     alias = aws.seed("lambda").get_alias(FunctionName=FN, Name="live")
     assert alias["FunctionVersion"] == "2"
     assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
@@ -142,7 +143,7 @@ def test_lambda_rollback_to_a_named_version(aws):  # noqa: F811
     target = LambdaAlias(LambdaCfg(function=FN), aws.clients)
     plan = target.plan_rollback(to="1")
     assert plan.desired == "alias live -> version 1"
-    assert target.apply(plan, progress=no_progress).ok and live_alias(aws) == "1"
+    assert target.rollback(plan, progress=no_progress).ok and live_alias(aws) == "1"
     with pytest.raises(TargetNotFoundError, match=r"no published version 9 \(latest published: 1, 2, 3\)"):
         target.plan_rollback(to="9")
     with pytest.raises(NotPossibleError, match="already points at version 1"):
@@ -160,7 +161,7 @@ def test_lambda_apply_refuses_when_the_alias_moved_since_the_plan(aws):  # noqa:
     target = LambdaAlias(LambdaCfg(function=FN), aws.clients)
     plan = target.plan_rollback()
     aws.seed("lambda").update_alias(FunctionName=FN, Name="live", FunctionVersion="1")   # someone else
-    outcome = target.apply(plan, progress=no_progress)
+    outcome = target.rollback(plan, progress=no_progress)
     assert (outcome.ok, outcome.summary) == (False, f"lambda {FN}:live moved to version 1 since the plan; "
                                                     "nothing was done")
     assert live_alias(aws) == "1"
@@ -207,7 +208,7 @@ def test_rds_backup_creates_exactly_one_available_snapshot(aws):  # noqa: F811
     plan = target.plan_backup()
     assert plan.desired == "manual snapshot opsbot-prod-db-20261123T031500Z"
     assert manual_snapshots(aws) == []                              # planning changes nothing
-    outcome = target.apply(plan, progress=no_progress)
+    outcome = target.backup(plan, progress=no_progress)
     # RDS (and moto) keep identifiers in lower case
     assert (outcome.ok, outcome.summary) == (True, "snapshot opsbot-prod-db-20261123t031500z available "
                                                    "(20 GiB, took 0s)")
@@ -235,8 +236,8 @@ def test_rds_snapshot_that_fails_is_reported(aws):  # noqa: F811
         for status in ("creating", "failed"):
             stub.add_response("describe_db_snapshots", {"DBSnapshots": [{"DBSnapshotIdentifier": snap,
                                                                          "Status": status}]},
-                              {"DBSnapshotIdentifier": plan.params["snapshot"]})
-        outcome = target.apply(plan, progress=no_progress)
+                              {"DBSnapshotIdentifier": plan.name})
+        outcome = target.backup(plan, progress=no_progress)
         stub.assert_no_pending_responses()
     assert (outcome.ok, outcome.summary) == (False, f"snapshot {snap} ended failed")
     assert fake.slept == [15.0] and len(manual_snapshots(aws)) == 1
@@ -251,10 +252,10 @@ def test_rds_snapshot_that_takes_too_long_times_out(aws):  # noqa: F811
     with PartialStubber(aws.clients.client("rds"), "DescribeDBSnapshots") as stub:
         for _ in range(5):                          # at 0, 15, 30, 45 and 60 s of fake time
             stub.add_response("describe_db_snapshots", {"DBSnapshots": [{"Status": "creating"}]})
-        outcome = target.apply(plan, progress=no_progress)
+        outcome = target.backup(plan, progress=no_progress)
         stub.assert_no_pending_responses()
     assert not outcome.ok
-    assert outcome.summary.startswith(f"snapshot {plan.params['snapshot']} not available after 1m; it may still")
+    assert outcome.summary.startswith(f"snapshot {plan.name} not available after 1m; it may still")
     assert fake.slept == [15.0] * 4 and len(manual_snapshots(aws)) == 1
 
 
@@ -309,7 +310,7 @@ def test_beanstalk_rollback_deploys_the_previous_version_and_waits_for_green(aws
         assert (plan.target, plan.current, plan.desired) == (f"beanstalk {ENV}", "version v42", "version v41")
         stub.add_response("update_environment", {"EnvironmentName": ENV, "VersionLabel": "v41"},
                           {"EnvironmentName": ENV, "VersionLabel": "v41"})
-        outcome = target.apply(plan, progress=no_progress)
+        outcome = target.rollback(plan, progress=no_progress)
         stub.assert_no_pending_responses()
     assert (outcome.ok, outcome.summary) == (True, f"beanstalk {ENV} runs version v41, health Green")
     # the first poll still saw v42 Ready Green (not yet updating): it did not count as done
@@ -340,7 +341,7 @@ def test_beanstalk_rollback_that_never_gets_healthy_times_out(aws):  # noqa: F81
                         "UpdateEnvironment") as stub:
         stub.add_response("describe_application_versions", app_versions(("v41", "PROCESSED"), ("v42", "PROCESSED")))
         stub.add_response("update_environment", {"EnvironmentName": ENV})
-        outcome = target.apply(target.plan_rollback(), progress=no_progress)
+        outcome = target.rollback(target.plan_rollback(), progress=no_progress)
     assert (outcome.ok, outcome.summary) == (
         False, f"beanstalk {ENV} not Ready and healthy on version v41 within 1m; now Red, Ready, version v41")
     assert sum(fake.slept) == 60.0
@@ -377,13 +378,13 @@ def test_cloudformation_rollback_by_state(aws, state, operation, response):  # n
                           lambda: aws.set_stack_status(STACK, "UPDATE_ROLLBACK_COMPLETE")])
     target = stack(aws, fake)
     plan = target.plan_rollback()
-    assert (plan.target, plan.current, plan.params["call"]) == (f"stack {STACK}", state, operation)
+    assert (plan.target, plan.current, plan.to_ref) == (f"stack {STACK}", state, operation)
     # Stubber on the one call moto lacks (RollbackStack / CancelUpdateStack / ContinueUpdateRollback);
     # DescribeStacks goes to moto, and the fake clock moves the stack along as CloudFormation would.
     api_name = "".join(word.title() for word in operation.split("_"))
     with PartialStubber(aws.clients.client("cloudformation"), api_name) as stub:
         stub.add_response(operation, response, {"StackName": STACK})
-        outcome = target.apply(plan, progress=no_progress)
+        outcome = target.rollback(plan, progress=no_progress)
         stub.assert_no_pending_responses()
     assert (outcome.ok, outcome.summary) == (True, f"stack {STACK} is UPDATE_ROLLBACK_COMPLETE")
     assert fake.slept == [10.0, 10.0]       # the first poll still saw the old state: not taken as the end
@@ -396,7 +397,7 @@ def test_cloudformation_rollback_that_hangs_times_out(aws):  # noqa: F811
     # Stubber on RollbackStack only: moto does not implement it.
     with PartialStubber(aws.clients.client("cloudformation"), "RollbackStack") as stub:
         stub.add_response("rollback_stack", {})
-        outcome = target.apply(target.plan_rollback(), progress=no_progress)
+        outcome = target.rollback(target.plan_rollback(), progress=no_progress)
     assert (outcome.ok, outcome.summary) == (False, f"stack {STACK} still UPDATE_ROLLBACK_IN_PROGRESS after 1m")
 
 
@@ -495,7 +496,7 @@ def client_error(code: str, message: str = "", status: int = 400) -> ClientError
      "x: not found (ValidationError)"),
     (client_error("ValidationError", "Template format error"), AdapterError,
      "x: AWS answered with an error (ValidationError)"),
-    (client_error("Throttling", "Rate exceeded"), AdapterError,
+    (client_error("Throttling", "Rate exceeded"), ThrottledError,
      "x: AWS is throttling our requests (Throttling); try again in a minute"),
     (client_error("PreconditionFailedException", "revision mismatch", 412), NotPossibleError,
      "x: not possible in its current state (PreconditionFailedException)")])
@@ -503,3 +504,4 @@ def test_error_translation_names_the_code_never_the_message(error, kind, text):
     with pytest.raises(AdapterError) as caught, translated("x"):
         raise error
     assert type(caught.value) is kind and str(caught.value) == text and caught.value.__cause__ is error
+    assert caught.value.temporary is (kind in (ThrottledError, UnreachableError))

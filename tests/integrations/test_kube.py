@@ -88,7 +88,7 @@ def test_rollback_restores_the_previous_template(kube):
     kube.seed_deployment()
     target = deployment(kube)
     lines = []
-    outcome = target.apply(target.plan_rollback(), progress=lines.append)
+    outcome = target.rollback(target.plan_rollback(), progress=lines.append)
     assert outcome.ok and outcome.summary == "rollout finished: 3/3 ready (image web:2)"
     stored = kube.get("apps/v1/deployments", "prod", "web")
     assert image(kube) == "web:2"
@@ -103,7 +103,7 @@ def test_rollback_to_an_explicit_revision_and_unknown_ones(kube):
     target = deployment(kube)
     plan = target.plan_rollback(to="1")
     assert plan.desired == "revision 1 (web:1)"
-    assert target.apply(plan, progress=lambda _: None).ok and image(kube) == "web:1"
+    assert target.rollback(plan, progress=lambda _: None).ok and image(kube) == "web:1"
     with pytest.raises(TargetNotFoundError, match="no revision 7"):
         deployment(kube).plan_rollback(to="7")
 
@@ -126,7 +126,7 @@ def test_apply_refuses_when_the_deployment_changed_after_the_plan(kube):
     # someone else rolled back meanwhile
     kube.patch("apps/v1/deployments", "prod", "web",
                {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "4"}}})
-    outcome = target.apply(plan, progress=lambda _: None)
+    outcome = target.rollback(plan, progress=lambda _: None)
     assert not outcome.ok and "changed since the plan" in outcome.summary
 
 
@@ -134,7 +134,7 @@ def test_rollout_that_never_becomes_ready_times_out(kube):
     kube.seed_deployment(ready=1)
     clock = FakeTime()
     target = deployment(kube, rollout_timeout="1m", fake_time=clock)
-    outcome = target.apply(target.plan_rollback(), progress=lambda _: None)
+    outcome = target.rollback(target.plan_rollback(), progress=lambda _: None)
     assert not outcome.ok and outcome.summary == "rollout did not finish within 1m: 1/3 ready"
     assert clock.sleeps == 30
 
@@ -152,7 +152,7 @@ def test_rollout_waits_for_the_controller(kube):
     clock = FakeTime(on_sleep=controller)
     target = deployment(kube, fake_time=clock)
     lines = []
-    assert target.apply(target.plan_rollback(), progress=lines.append).ok
+    assert target.rollback(target.plan_rollback(), progress=lines.append).ok
     assert clock.sleeps == 2 and lines[-1] == "…0/3 ready"
 
 
@@ -163,7 +163,7 @@ def test_scale(kube):
     assert (plan.current, plan.desired) == ("3 replicas", "5 replicas")
     kube.set_status("apps/v1/deployments", "prod", "web", {"replicas": 5, "readyReplicas": 5,
                                                            "updatedReplicas": 5, "availableReplicas": 5})
-    assert target.apply(plan, progress=lambda _: None).summary == "scaled: 5/5 ready"
+    assert target.scale(plan, progress=lambda _: None).summary == "scaled: 5/5 ready"
     assert kube.get("apps/v1/deployments", "prod", "web")["spec"]["replicas"] == 5
     with pytest.raises(NotPossibleError, match="already has 5"):
         deployment(kube).plan_scale(replicas=5)
@@ -187,7 +187,7 @@ def test_backup_creates_exactly_one_job_from_the_cronjob_template(kube):
     target = backup(kube, fake_time=FakeTime(on_sleep=job_controller))
     plan = target.plan_backup()
     assert plan.desired == f"job {job} from cronjob/postgres-backup" and kube.names("batch/v1/jobs") == []
-    outcome = target.apply(plan, progress=lambda _: None)
+    outcome = target.backup(plan, progress=lambda _: None)
     assert outcome.ok and outcome.summary.startswith(f"job {job} succeeded")
     assert kube.names("batch/v1/jobs", "prod") == [job]
     created = kube.get("batch/v1/jobs", "prod", job)
@@ -206,7 +206,7 @@ def test_failed_backup_job_reports_the_reason(kube):
              "message": "Job has reached the specified backoff limit"}]})
 
     target = backup(kube, fake_time=FakeTime(on_sleep=job_controller))
-    outcome = target.apply(target.plan_backup(), progress=lambda _: None)
+    outcome = target.backup(target.plan_backup(), progress=lambda _: None)
     assert not outcome.ok and "backoff limit" in outcome.summary
 
 
@@ -286,6 +286,6 @@ def test_a_rollout_the_controller_gave_up_on_fails_at_once(kube):
         "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]})
     clock = FakeTime()
     target = deployment(kube, fake_time=clock)
-    outcome = target.apply(target.plan_rollback(), progress=lambda _: None)
+    outcome = target.rollback(target.plan_rollback(), progress=lambda _: None)
     assert not outcome.ok and outcome.summary == "rollout stuck (ProgressDeadlineExceeded): 1/3 ready"
     assert clock.sleeps == 0

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from slack_bolt import BoltRequest
 
-from bot.app import build_bolt_app
+from bot.slack.bolt import build_bolt_app
 from bot.slack.client import web_client
 from bot.slack.publisher import SlackPublisher
 from schedules.checklists import history

@@ -13,8 +13,7 @@ from sqlalchemy import text
 
 from bot.slack.client import web_client
 from bot.slack.publisher import SlackPublisher
-from integrations import Integrations, check_key
-from integrations.base import Finding, Health
+from integrations.base import Finding, Health, Integrations, check_key
 from schedules.checklists import history
 from schedules.scheduler import JobSpec, ScheduleRunner
 from tests.fakes.fake_slack import FakeSlack
