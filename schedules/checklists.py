@@ -15,8 +15,7 @@ from bot.errors import ConflictError, NotFoundError, new_ref
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
 from bot.storage.models import ChecklistItem, ChecklistRun
-from integrations import NODES, check_key
-from integrations.base import Health, StatusSource
+from integrations.base import NODES, Health, StatusSource, check_key
 from integrations.status import ServiceState, check_services
 
 log = logging.getLogger(__name__)
