@@ -7,6 +7,7 @@ Stored plans become one JSON shape per operation (integrations.base.RollbackPlan
 the adapter-specific `params` of each old plan move into the typed fields.
 """
 import json
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ FROM = ("from_revision", "from_version", "from_status")
 TO = ("to_revision", "to_version", "call", "to")
 
 
-def typed_plan(old: dict) -> dict:
+def typed_plan(old: dict[str, Any]) -> dict[str, Any]:
     """An old `{kind, target, current, desired, params}` plan in the typed shape."""
     if "params" not in old:
         return old
