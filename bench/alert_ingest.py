@@ -19,14 +19,9 @@ import httpx
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.alarms.receive import Receivers  # noqa: E402
-from bot.app import build_runtime  # noqa: E402
+from bot.app import build_bot  # noqa: E402
 from bot.config import parse_config  # noqa: E402
-from bot.http import make_wsgi_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.slack.bolt import build_bolt_app  # noqa: E402
-from bot.slack.client import web_client  # noqa: E402
-from bot.slack.outbox import Outbox  # noqa: E402
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 
 TOKEN = "bench-token"
@@ -42,11 +37,10 @@ def run(db_url: str, n: int, keys: int) -> None:
                            "alerts": {"webhook": {"token_env": "OPSBOT_BENCH_TOKEN"}}})
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "s",
                                   "SLACK_API_URL": fake.api_url, "DATABASE_URL": db_url})
-    rt = build_runtime(settings, config)
+    bot = build_bot(settings, config)
+    rt, outbox = bot.rt, bot.outbox
     stop = threading.Event()
-    outbox = Outbox(rt, web_client(settings, wait_out_rate_limits=False))
-    app = make_wsgi_app(rt, build_bolt_app(rt), receivers=Receivers(rt, on_stored=outbox.wake))
-    server = create_server(app, host="127.0.0.1", port=0, threads=16)
+    server = create_server(bot.http, host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
     url = f"http://127.0.0.1:{server.effective_port}/alerts/webhook"
     threading.Thread(target=outbox.run_forever, args=(stop,), daemon=True).start()

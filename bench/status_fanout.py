@@ -19,6 +19,7 @@ from bot.config import parse_config  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from commands import execute  # noqa: E402
 from commands.base import CommandContext  # noqa: E402
+from tests.fakes.board import RecordingBoard  # noqa: E402
 from tests.fakes.health_targets import HealthTargets  # noqa: E402
 
 SCENARIOS = [(20, 1.0), (50, 0.2), (100, 0.2)]
@@ -34,7 +35,7 @@ def main() -> None:
             config = parse_config({"services": [
                 {"name": f"svc-{i}", "health": {"url": f"{targets.url}/slow?s={delay}", "timeout": "5s"}}
                 for i in range(count)]})
-            rt = build_runtime(settings, config)
+            rt = build_runtime(settings, config, board=lambda sessions, clock: RecordingBoard())
             ctx = CommandContext(rt=rt, user_id="UBENCH", channel_id=None, progress=lambda _: None)
             walls = []
             for _ in range(ROUNDS):

@@ -1,26 +1,154 @@
-"""The composition root: the one place that builds the bot's parts from (settings, config) and wires them."""
+"""The composition root: the one place that builds the bot's parts from (settings, config) and wires them.
+
+`build_runtime()` builds everything below the transports (database, adapters, services, the operation runner)
+around a Board. `build_bot()` adds Slack: the Slack board, the Bolt app, the HTTP app and the background
+workers. `Bot.run(transport)` starts every worker on one stop event, serves until the event is set (SIGTERM,
+SIGINT), and joins them. The CLI only chooses the transport: HTTP (`opsbot serve`) or Socket Mode
+(`opsbot socket`); both run exactly the same workers and the same HTTP app (alarm receivers, /healthz, /readyz).
+"""
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts.overrides import Overrides
+from bot.alerts.service import Alerts
 from bot.clock import Clock, utcnow
 from bot.config import OpsConfig
+from bot.delivery import Board
+from bot.incidents import Incidents
+from bot.operations import OperationRunner, Operations
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.storage import db
 from integrations.base import Integrations
 
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.alerts.outbox import Outbox
+    from bot.http import WsgiApp
+    from bot.slack.board import SlackBoard
+
+log = logging.getLogger(__name__)
+BoardFactory = Callable[[sessionmaker[Session], Clock], Board]
+Worker = Callable[[threading.Event], None]
+JOIN_S = 10.0
+
 
 def build_runtime(
-    settings: Settings, config: OpsConfig, *, clock: Clock = utcnow, integrations: Integrations | None = None,
-    migrate: bool = True,
+    settings: Settings, config: OpsConfig, *, board: BoardFactory, clock: Clock = utcnow,
+    integrations: Integrations | None = None, migrate: bool = True,
 ) -> Runtime:
-    """Everything below the transports (Slack, console, HTTP): database, adapters, clock."""
+    """Everything below the transports: database, adapters, services, the operation runner.
+
+    `board` makes the transport's Board from the sessions and clock (the Slack board keeps card locations in
+    the database)."""
     from integrations.factory import build_integrations
 
     engine = db.make_engine(settings.database_url)
     if migrate:
         db.upgrade(engine)
+    sessions = db.make_sessions(engine)
+    the_board = board(sessions, clock)
+    integ = integrations if integrations is not None else build_integrations(config, clock=clock)
+    runner = OperationRunner(sessions=sessions, clock=clock, settings=config.operations, integrations=integ,
+                             board=the_board, permissions=config.permissions)
     return Runtime(
-        settings=settings, config=config, engine=engine, sessions=db.make_sessions(engine),
-        integrations=integrations if integrations is not None else build_integrations(config, clock=clock),
-        clock=clock,
+        settings=settings, config=config, engine=engine, sessions=sessions, integrations=integ, clock=clock,
+        board=the_board, incidents=Incidents(sessions, clock), alerts=Alerts(sessions, clock, config),
+        oncall=Overrides(sessions, clock),
+        operations=Operations(sessions=sessions, clock=clock, settings=config.operations,
+                              permissions=config.permissions, runner=runner),
     )
+
+
+class Transport(Protocol):
+    """How Slack reaches the bot. `serve` returns once `stop` is set; `opened` is set when it listens."""
+
+    def serve(self, bot: Bot, stop: threading.Event) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    rt: Runtime
+    board: SlackBoard
+    bolt: App
+    outbox: Outbox
+    http: WsgiApp                                 # receivers and health (+ /slack/events over HTTP)
+    workers: tuple[tuple[str, Worker], ...]
+
+    def run(self, transport: Transport, *, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        threads = [threading.Thread(target=_logged(name, work), args=(stop,), name=f"opsbot-{name}", daemon=True)
+                   for name, work in self.workers]
+        for thread in threads:
+            thread.start()
+        try:
+            transport.serve(self, stop)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(JOIN_S)
+                if thread.is_alive():
+                    log.warning("%s did not stop within %.0fs; leaving it", thread.name, JOIN_S)
+
+
+def _logged(name: str, work: Worker) -> Worker:
+    def run(stop: threading.Event) -> None:
+        try:
+            work(stop)
+        except Exception:
+            log.exception("%s stopped with an error", name)
+    return run
+
+
+def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = False, clock: Clock = utcnow,
+              integrations: Integrations | None = None, token_verification: bool = True) -> Bot:
+    """The Slack bot, for either transport: runtime, Slack board, Bolt app, HTTP app and workers."""
+    from bot.alerts.escalator import Escalator
+    from bot.alerts.outbox import Outbox
+    from bot.alerts.receive import Receivers
+    from bot.http import make_wsgi_app
+    from bot.slack.board import SlackBoard
+    from bot.slack.bolt import build_bolt_app, wsgi_handler
+    from bot.slack.client import web_client
+    from bot.slack.middleware import prune_forever
+
+    boards: list[SlackBoard] = []
+
+    def slack_board(sessions: sessionmaker[Session], clock: Clock) -> SlackBoard:
+        boards.append(SlackBoard(web_client(settings), sessions, clock))
+        return boards[0]
+
+    rt = build_runtime(settings, config, board=slack_board, clock=clock, integrations=integrations)
+    board = boards[0]
+    bolt = build_bolt_app(rt, board, token_verification=token_verification, socket_mode=socket_mode)
+    outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
+    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, board=board)
+    http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
+                         slack=None if socket_mode else wsgi_handler(bolt))
+    workers: list[tuple[str, Worker]] = [
+        ("outbox", outbox.run_forever), ("escalator", escalator.run_forever),
+        ("operations", rt.operations.runner.run_forever), ("deliveries", lambda stop: prune_forever(rt, stop)),
+    ]
+    scheduler = _scheduler(rt)
+    if scheduler is not None:
+        workers.append(("scheduler", scheduler))
+    return Bot(rt=rt, board=board, bolt=bolt, outbox=outbox, http=http, workers=tuple(workers))
+
+
+def _scheduler(rt: Runtime) -> Worker | None:
+    """Scheduled checklists and reports, when any are configured (one replica leads; see schedules.scheduler)."""
+    from schedules.scheduler import ScheduleRunner, job_specs
+
+    scheduled = job_specs(rt.config)
+    if not rt.config.scheduler.enabled or not scheduled:
+        log.info("scheduler: %s", "disabled (scheduler.enabled: false)" if scheduled else "nothing scheduled")
+        return None
+    return ScheduleRunner(rt).run_forever

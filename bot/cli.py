@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="0 picks a free port (logged at start)")
     serve.add_argument("--config", type=Path, help="config file (default: $OPSBOT_CONFIG or ops.yaml)")
 
-    socket = sub.add_parser("socket", help="run the Slack app over Socket Mode (needs SLACK_APP_TOKEN)")
+    socket = sub.add_parser("socket", help="run the Slack app over Socket Mode (needs SLACK_APP_TOKEN); alarm "
+                                           "receivers and health on a local port")
+    socket.add_argument("--host", default="127.0.0.1")
+    socket.add_argument("--port", type=int, default=3000, help="0 picks a free port (logged at start)")
     socket.add_argument("--config", type=Path)
 
     console = sub.add_parser("console", help="try the bot in a terminal, no Slack needed")
@@ -127,8 +132,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import build_runtime
-
     if args.cmd == "config":
         path = args.file or settings.config_path
         print(summary(load_config(path), path))
@@ -140,39 +143,41 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database at head ({_safe_url(settings.database_url)})")
         return 0
     if args.cmd == "console":
-        from bot.console import Console
+        from bot.console import run_console
 
-        rt = build_runtime(settings, _config(settings, args.config))
-        Console(rt, user_id=args.user).run(sys.stdin, prompt=sys.stdin.isatty())
+        run_console(settings, _config(settings, args.config), user_id=args.user)
         return 0
-    settings.require("slack_bot_token", "slack_signing_secret")
-    if args.cmd == "socket":
-        settings.require("slack_app_token")
+    return _slack(args, settings)
+
+
+def _slack(args: argparse.Namespace, settings: Settings) -> int:
+    """`serve` or `socket`: the same bot over HTTP or over Socket Mode, until SIGTERM or SIGINT."""
+    socket_mode = args.cmd == "socket"
+    settings.require("slack_bot_token", *(("slack_app_token",) if socket_mode else ("slack_signing_secret",)))
     config = _config(settings, args.config)
-    rt = build_runtime(settings, config)
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack.bolt import build_bolt_app
+    from bot.app import Transport, build_bot
+    from bot.transports import HttpTransport, SocketModeTransport
 
     try:
-        bolt = build_bolt_app(rt)
+        bot = build_bot(settings, config, socket_mode=socket_mode)
     except SlackApiError as exc:
         print(f"opsbot: Slack rejected the bot token ({exc.response.get('error')})", file=sys.stderr)
         return 2
-    if args.cmd == "socket":
-        import threading
-
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        from bot.http import start_scheduler
-
+    transport: Transport = HttpTransport(args.host, args.port)
+    if socket_mode:
         assert settings.slack_app_token is not None
-        start_scheduler(rt, threading.Event())      # a daemon thread; it ends with the process
-        SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
-        return 0
-    from bot.http import serve
-
-    serve(rt, bolt, host=args.host, port=args.port)
+        transport = SocketModeTransport(settings.slack_app_token, args.host, args.port)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        bot.run(transport, stop=stop)
+    except SlackApiError as exc:
+        print(f"opsbot: Slack refused the connection ({exc.response.get('error')})", file=sys.stderr)
+        return 2
+    log.info("opsbot stopped")
     return 0
 
 

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 import commands
-from bot.reply import Actions, Button, CardRef, Context, Divider, Header, Reply, Section
+from bot.config import OpsConfig
+from bot.reply import Actions, Button, Card, CardRef, Context, Divider, Header, Reply, Section
 from bot.runtime import Runtime
-from commands import cards
+from bot.settings import Settings
 from commands.base import CommandContext
+
+OPERATION_WAIT_S = 600.0     # the longest a console waits for a confirmed operation before prompting again
 
 EMOJI = {
     ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪",
@@ -60,30 +64,56 @@ def render(reply: Reply, *, first_choice: int = 1) -> tuple[str, list[Button]]:
     return "\n".join(out), buttons
 
 
+class ConsoleBoard:
+    """The Board of the console: every card and message is printed; the last buttons shown can be pressed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.choices: list[Button] = []
+        self._lock = threading.Lock()
+
+    def print(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def print_reply(self, reply: Reply) -> None:
+        text, choices = render(reply)
+        with self._lock:
+            self.choices = choices
+        self.print(text)
+
+    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
+        self.print(to_terminal(reply.text) if not reply.buttons() else render(reply)[0])
+
+    def show(self, card: Card, *, channel: str) -> bool:
+        self.print_reply(card.reply)
+        return True
+
+    def redraw(self, card: Card) -> bool:
+        self.print_reply(card.reply)
+        return True
+
+    def direct(self, user: str, reply: Reply) -> None:
+        self.print(f"(direct message to @{user}) {to_terminal(reply.text)}")
+
+
 class Console:
     """A REPL bound to one runtime and one pretend Slack user."""
 
-    def __init__(self, rt: Runtime, *, user_id: str, channel_id: str = "console", out: TextIO = sys.stdout) -> None:
-        self.rt, self.user_id, self.channel_id, self.out = rt, user_id, channel_id, out
-        self.choices: list[Button] = []
+    def __init__(self, rt: Runtime, board: ConsoleBoard, *, user_id: str, channel_id: str = "console") -> None:
+        self.rt, self.board, self.user_id, self.channel_id = rt, board, user_id, channel_id
 
     def _context(self) -> CommandContext:
         return CommandContext(rt=self.rt, user_id=self.user_id, channel_id=self.channel_id,
-                              progress=lambda line: self._print(to_terminal(line)), refresh=self.show_card)
-
-    def _print(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+                              progress=lambda line: self.board.print(to_terminal(line)))
 
     def show(self, reply: Reply) -> None:
-        text, self.choices = render(reply)
-        self._print(text)
-        if reply.refresh is not None:
-            self.show_card(reply.refresh)
-
-    def show_card(self, ref: CardRef) -> None:
-        text, self.choices = render(cards.load(self.rt, ref))
-        self._print(text)
+        self.board.print_reply(reply)
+        for card in reply.redraw:
+            self.board.redraw(card)
+        # A confirmed operation runs on the operation runner: wait for it, so its lines come before the prompt.
+        self.rt.operations.runner.idle(timeout=OPERATION_WAIT_S)
 
     def handle_line(self, line: str) -> bool:
         """Run one input line; False means the user asked to leave."""
@@ -100,25 +130,39 @@ class Console:
         return True
 
     def press(self, number: int) -> None:
-        if not self.choices:
-            self._print("There are no buttons to press: the last answer had none.")
+        choices = self.board.choices
+        if not choices:
+            self.board.print("There are no buttons to press: the last answer had none.")
             return
-        if not 1 <= number <= len(self.choices):
-            self._print(f"There is no choice {number}; pick 1–{len(self.choices)}.")
+        if not 1 <= number <= len(choices):
+            self.board.print(f"There is no choice {number}; pick 1–{len(choices)}.")
             return
-        button = self.choices[number - 1]
+        button = choices[number - 1]
         pressed = commands.button_command(button.action_id, button.value)
         if pressed is None:
-            self._print(f"The button {button.label!r} does nothing in the console.")
+            self.board.print(f"The button {button.label!r} does nothing in the console.")
             return
         self.show(commands.execute(self._context(), pressed[0], source="button"))
 
     def run(self, lines: Iterable[str], *, prompt: bool) -> None:
         if prompt:
-            self._print("opsbot console — type /ops help, a number to press a button, or quit.")
-        for line in _prompted(lines, prompt, self.out):
+            self.board.print("opsbot console — type /ops help, a number to press a button, or quit.")
+        for line in _prompted(lines, prompt, self.board.out):
             if not self.handle_line(line):
                 break
+
+
+def build_console(settings: Settings, config: OpsConfig, *, user_id: str, out: TextIO = sys.stdout,
+                  **runtime: Any) -> Console:
+    from bot.app import build_runtime
+
+    board = ConsoleBoard(out)
+    rt = build_runtime(settings, config, board=lambda sessions, clock: board, **runtime)
+    return Console(rt, board, user_id=user_id)
+
+
+def run_console(settings: Settings, config: OpsConfig, *, user_id: str) -> None:
+    build_console(settings, config, user_id=user_id).run(sys.stdin, prompt=sys.stdin.isatty())
 
 
 def _prompted(lines: Iterable[str], prompt: bool, out: TextIO) -> Iterable[str]:

@@ -11,17 +11,42 @@ carry the same id and the traceback.
 """
 from __future__ import annotations
 
+import enum
 import secrets
+
+
+class AuditOutcome(enum.StrEnum):
+    """What the audit log records for a request (`audit_log.outcome`)."""
+
+    OK = "ok"
+    USAGE = "usage"                        # malformed arguments
+    UNKNOWN_COMMAND = "unknown_command"
+    NOT_FOUND = "not_found"
+    NOT_ALLOWED = "not_allowed"
+    CONFLICT = "conflict"                  # the state forbids it: already done, expired
+    REJECTED = "rejected"
+    ERROR = "error"                        # a bug: the reply carries a reference id
+    PROPOSED = "proposed"                  # a destructive operation waits for its Confirm
+    CONFIRMED = "confirmed"                # ... was confirmed and handed to the operation runner
+    CANCELLED = "cancelled"
+    SUCCEEDED = "succeeded"                # the operation's own row: it finished and worked
+    FAILED = "failed"                      # ... it finished and did not work
+    INTERRUPTED = "interrupted"            # ... its replica died while it ran: outcome unknown
+    UNREACHABLE = "unreachable"            # adapter errors
+    THROTTLED = "throttled"
+    ACCESS_DENIED = "access_denied"
+    NOT_POSSIBLE = "not_possible"
+    ADAPTER_ERROR = "adapter_error"
 
 
 class OpsError(Exception):
     """A refusal with a message meant for the user. `outcome` is what the audit log records."""
 
-    outcome = "rejected"
+    outcome = AuditOutcome.REJECTED
 
 
 class UsageError(OpsError):
-    outcome = "usage"
+    outcome = AuditOutcome.USAGE
 
     def __init__(self, message: str, *, usage: str | None = None) -> None:
         super().__init__(message)
@@ -29,15 +54,15 @@ class UsageError(OpsError):
 
 
 class NotFoundError(OpsError):
-    outcome = "not_found"
+    outcome = AuditOutcome.NOT_FOUND
 
 
 class NotAllowedError(OpsError):
-    outcome = "not_allowed"
+    outcome = AuditOutcome.NOT_ALLOWED
 
 
 class ConflictError(OpsError):
-    outcome = "conflict"
+    outcome = AuditOutcome.CONFLICT
 
 
 def new_ref() -> str:

@@ -1,24 +1,30 @@
-"""`opsbot serve`: one WSGI app — Slack on POST /slack/events, liveness on /healthz, readiness on /readyz."""
+"""The bot's HTTP side: one WSGI app — Slack on POST /slack/events (over HTTP only), the alarm receivers on
+POST /alerts/{sns,alertmanager,webhook}, liveness on /healthz, readiness on /readyz — and the server for it.
+
+Both transports serve it: `opsbot serve` with the Slack route, `opsbot socket` without it (Slack arrives over
+the WebSocket; this port then needs no public exposure).
+"""
 from __future__ import annotations
 
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.alarms.receive import KINDS, MAX_BODY, Receivers
-from bot.runtime import Runtime
+from bot.alerts.receive import KINDS, MAX_BODY, Receivers
 from bot.storage.db import ping
 
 log = logging.getLogger(__name__)
 SLACK_PATH = "/slack/events"
+HTTP_THREADS = 16
 StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> Iterable[bytes]:
@@ -40,24 +46,20 @@ def _alerts(receivers: Receivers, environ: dict[str, Any], start_response: Start
     return _json(start_response, f"{status} {HTTPStatus(status).phrase}", payload)
 
 
-def make_wsgi_app(rt: Runtime, bolt: App, *, receivers: Receivers | None = None
-                  ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    slack = SlackRequestHandler(bolt, path=SLACK_PATH)
-    alerts = receivers or Receivers(rt)
-
+def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: WsgiApp | None = None) -> WsgiApp:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-        if path == SLACK_PATH:
+        if path == SLACK_PATH and slack is not None:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
             return slack(environ, start_response)
         if path.startswith("/alerts/"):
-            return _alerts(alerts, environ, start_response)
+            return _alerts(receivers, environ, start_response)
         if path == "/healthz":
             return _json(start_response, "200 OK", {"status": "ok"})
         if path == "/readyz":
             try:
-                ping(rt.engine)
+                ping(engine)
             except SQLAlchemyError as exc:
                 log.warning("readiness: database unreachable (%s)", type(exc).__name__)
                 return _json(start_response, "503 Service Unavailable", {"status": "database unreachable"})
@@ -67,44 +69,25 @@ def make_wsgi_app(rt: Runtime, bolt: App, *, receivers: Receivers | None = None
     return app
 
 
-def start_scheduler(rt: Runtime, stop: threading.Event) -> threading.Thread | None:
-    """Scheduled checklists and reports, when any are configured (one replica leads; see schedules.scheduler)."""
-    from bot.slack.client import web_client
-    from bot.slack.publisher import SlackPublisher
-    from schedules.scheduler import ScheduleRunner, job_specs
+@dataclass
+class HttpServer:
+    """waitress on its own thread, so the caller's thread stays free to wait for the stop signal."""
 
-    scheduled = job_specs(rt.config)
-    if not rt.config.scheduler.enabled or not scheduled:
-        log.info("scheduler: %s", "disabled (scheduler.enabled: false)" if scheduled else "nothing scheduled")
-        return None
-    runner = ScheduleRunner(rt, SlackPublisher(web_client(rt.settings), stop=stop))
-    thread = threading.Thread(target=runner.run_forever, args=(stop,), name="opsbot-scheduler", daemon=True)
-    thread.start()
-    return thread
+    app: WsgiApp
+    host: str
+    port: int
 
+    def start(self) -> int:
+        """Listen and serve in the background; the port actually bound (0 picks a free one)."""
+        from waitress import create_server  # type: ignore[import-untyped]
 
-def serve(rt: Runtime, bolt: App, *, host: str, port: int) -> None:
-    from waitress import create_server  # type: ignore[import-untyped]
+        self._server = create_server(self.app, host=self.host, port=self.port, threads=HTTP_THREADS, ident="opsbot")
+        port = int(getattr(self._server, "effective_port", self.port))
+        self._thread = threading.Thread(target=self._server.run, name="opsbot-http", daemon=True)
+        self._thread.start()
+        return port
 
-    from bot.slack.client import web_client
-    from bot.slack.escalator import Escalator
-    from bot.slack.outbox import Outbox
-
-    stop = threading.Event()
-    outbox = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False),
-                    interval_s=rt.config.alerts.channel_interval.total_seconds())
-    threading.Thread(target=outbox.run_forever, args=(stop,), name="opsbot-outbox", daemon=True).start()
-    escalator = Escalator(rt, web_client(rt.settings))
-    threading.Thread(target=escalator.run_forever, args=(stop,), name="opsbot-escalator", daemon=True).start()
-    start_scheduler(rt, stop)
-    app = make_wsgi_app(rt, bolt, receivers=Receivers(rt, on_stored=outbox.wake))
-    server = create_server(app, host=host, port=port, threads=16, ident="opsbot")
-    actual = getattr(server, "effective_port", port)
-    log.info("opsbot listening on http://%s:%s%s", host, actual, SLACK_PATH)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        log.info("opsbot stopping")
-    finally:
-        stop.set()
-        server.close()
+    def close(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.close()

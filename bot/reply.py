@@ -2,11 +2,17 @@
 
 Commands build a `Reply` from a few block types; `bot.slack.blocks` and `bot.console` render it. Text is
 Slack mrkdwn (`*bold*`, `` `code` ``, `<@U123>` mentions); anything a user typed goes through `escape()`.
+
+Cards are messages rendered from one row (an incident, an alert, a pending operation, a checklist run):
+renderers are pure functions from a record to a Reply, and a `Card` pairs that Reply with the row it shows.
+A transport posts a card once, remembers where, and redraws it in place whenever the row changes.
 """
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
+
+from bot.errors import AuditOutcome
 
 
 def escape(text: str) -> str:
@@ -51,10 +57,24 @@ class Divider:
     pass
 
 
+class ActionId(enum.StrEnum):
+    """Every button's action id: Slack sends it back on a click (commands.BUTTONS maps each to its command)."""
+
+    INCIDENT_ACK = "incident.ack"
+    INCIDENT_RESOLVE = "incident.resolve"
+    ALERT_ACK = "alert.ack"
+    ALERT_RESOLVE = "alert.resolve"
+    ALERT_ESCALATE = "alert.escalate"
+    ALERT_SILENCE = "alert.silence"
+    CHECKLIST_DONE = "checklist.done"
+    CONFIRM = "ops.confirm"
+    CANCEL = "ops.cancel"
+
+
 @dataclass(frozen=True, slots=True)
 class Button:
     label: str
-    action_id: str
+    action_id: ActionId
     value: str
     style: Style = Style.DEFAULT
 
@@ -67,7 +87,23 @@ class Actions:
 Block = Header | Section | Context | Divider | Actions
 
 
-CardRef = tuple[str, str]      # ("incident", "12"), ("action", "9f2c…"): a message rendered from one row
+class CardKind(enum.StrEnum):
+    INCIDENT = "incident"
+    ALERT = "alert"
+    ACTION = "action"            # a pending or finished destructive operation
+    CHECKLIST = "checklist"      # a checklist run's report
+    STORM = "storm"              # one channel's storm summary (key: the channel)
+
+
+@dataclass(frozen=True, slots=True)
+class CardRef:
+    """The row a card shows: ("incident", "12"), ("action", "9f2c…")."""
+
+    kind: CardKind
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,26 +111,34 @@ class Reply:
     """A message for the user.
 
     `ephemeral` replies are seen only by the person who asked; others go into the channel.
-    `outcome` (and `detail`) is what the audit log records. `card` marks the message as the live card of
-    a row: the Slack edge remembers where it was posted and re-renders it when the row changes.
-    `refresh` asks the edge to re-render that card after this reply.
+    `outcome` (and `detail`) is what the audit log records. `card` marks the reply as the live card of a row:
+    the transport posts it where it can redraw it later. `redraw` holds cards the command changed, already
+    rendered from their new state: the transport updates them where they were posted.
     """
 
     text: str
     blocks: tuple[Block, ...] = ()
     ephemeral: bool = True
-    outcome: str = "ok"
+    outcome: AuditOutcome = AuditOutcome.OK
     error_ref: str | None = None
     detail: str | None = None
     card: CardRef | None = None
-    refresh: CardRef | None = None
+    redraw: tuple[Card, ...] = ()
 
-    def with_outcome(self, outcome: str, error_ref: str | None = None) -> Reply:
+    def with_outcome(self, outcome: AuditOutcome, error_ref: str | None = None) -> Reply:
         return replace(self, outcome=outcome, error_ref=error_ref)
 
     def buttons(self) -> list[Button]:
         return [b for block in self.blocks if isinstance(block, Actions) for b in block.buttons]
 
 
-def text_reply(text: str, *, ephemeral: bool = True, outcome: str = "ok") -> Reply:
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A card rendered from its row's current state."""
+
+    ref: CardRef
+    reply: Reply
+
+
+def text_reply(text: str, *, ephemeral: bool = True, outcome: AuditOutcome = AuditOutcome.OK) -> Reply:
     return Reply(text=text, blocks=(Section(text),), ephemeral=ephemeral, outcome=outcome)

@@ -1,4 +1,8 @@
-"""The Runtime: everything a command, listener or job needs, built once by `bot.app` and passed down."""
+"""The Runtime: everything a command, listener or job needs, built once by `bot.app` and passed down.
+
+Commands reach the database only through the services here (`incidents`, `alerts`, `oncall`, `operations`),
+each call one transaction; they reach the systems we operate only through `integrations`.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,8 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts.overrides import Overrides
+from bot.alerts.service import Alerts
 from bot.clock import Clock
 from bot.config import OpsConfig
+from bot.delivery import Board
+from bot.incidents import Incidents
+from bot.operations import Operations
 from bot.settings import Settings
 from integrations.base import Integrations
 
@@ -20,3 +29,8 @@ class Runtime:
     sessions: sessionmaker[Session]
     integrations: Integrations
     clock: Clock
+    board: Board                 # where cards and messages go: Slack, or the console
+    incidents: Incidents
+    alerts: Alerts
+    oncall: Overrides
+    operations: Operations

@@ -1,45 +1,65 @@
 """Every /ops subcommand, in the order `/ops help` lists them. Add a command by adding one line to SUBCOMMANDS.
 
-`execute()` is the single entry used by Slack and the console alike: it parses, checks permissions,
-runs the subcommand, turns refusals into short answers and bugs into a reference id, and writes the
-audit row in every case.
+`execute()` is the single entry used by Slack and the console alike: it parses, checks permissions, runs the
+subcommand, turns refusals into short answers and bugs into a reference id, and writes the audit row in
+every case. Buttons map to the command line they stand for (BUTTONS), so a click is permission-checked and
+audited exactly like the typed command.
 """
 from __future__ import annotations
 
-import difflib
 import logging
+from dataclasses import dataclass
 
 from bot import audit, permissions
-from bot.errors import OpsError, UsageError, new_ref
-from bot.reply import CardRef, Reply, code, text_reply
+from bot.errors import AuditOutcome, OpsError, UsageError, new_ref
+from bot.reply import ActionId, CardKind, CardRef, Reply, text_reply
 from commands import alerts, backup, checklist, confirm, incident, oncall, report, rollback, scale, status
 from commands import help as help_
 from commands.base import CommandContext, Subcommand, split_args
-from integrations.base import AccessDeniedError, AdapterError, NotPossibleError, TargetNotFoundError, UnreachableError
+from integrations.base import (
+    AccessDeniedError,
+    AdapterError,
+    NotPossibleError,
+    TargetNotFoundError,
+    ThrottledError,
+    UnreachableError,
+)
 
 log = logging.getLogger(__name__)
-_ADAPTER_OUTCOME = {UnreachableError: "unreachable", AccessDeniedError: "access_denied",
-                    TargetNotFoundError: "not_found", NotPossibleError: "not_possible"}
+_ADAPTER_OUTCOME = {UnreachableError: AuditOutcome.UNREACHABLE, ThrottledError: AuditOutcome.THROTTLED,
+                    AccessDeniedError: AuditOutcome.ACCESS_DENIED, TargetNotFoundError: AuditOutcome.NOT_FOUND,
+                    NotPossibleError: AuditOutcome.NOT_POSSIBLE}
 
+
+def _help(ctx: CommandContext, args: list[str]) -> Reply:
+    return help_.answer(args, visible())
+
+
+HELP = Subcommand(name="help", usage=help_.USAGE, summary=help_.SUMMARY, run=_help)
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    help_.COMMAND, status.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, oncall.COMMAND,
+    HELP, status.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, oncall.COMMAND,
     rollback.COMMAND, backup.COMMAND, scale.COMMAND, checklist.COMMAND, report.COMMAND, confirm.CONFIRM,
     confirm.CANCEL,
 )
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 
-# Buttons carry (action_id, value); each maps to the command line it stands for, so a click is
-# permission-checked and audited exactly like the typed command, and to the card it sits on.
-BUTTONS: dict[str, tuple[str, str]] = {
-    "incident.ack": ("incident ack {value}", "incident"),
-    "incident.resolve": ("incident resolve {value}", "incident"),
-    "alert.ack": ("ack {value}", "alert"),
-    "alert.resolve": ("alert resolve {value}", "alert"),
-    "alert.escalate": ("alert escalate {value}", "alert"),
-    "alert.silence": ("alert silence {value} 1h", "alert"),
-    "checklist.done": ("checklist done {value}", "checklist"),
-    "ops.confirm": ("confirm {value}", "action"),
-    "ops.cancel": ("cancel {value}", "action"),
+
+@dataclass(frozen=True, slots=True)
+class ButtonCommand:
+    template: str                # the command line, with {value}
+    card: CardKind               # the kind of card the button sits on
+
+
+BUTTONS: dict[ActionId, ButtonCommand] = {
+    ActionId.INCIDENT_ACK: ButtonCommand("incident ack {value}", CardKind.INCIDENT),
+    ActionId.INCIDENT_RESOLVE: ButtonCommand("incident resolve {value}", CardKind.INCIDENT),
+    ActionId.ALERT_ACK: ButtonCommand("ack {value}", CardKind.ALERT),
+    ActionId.ALERT_RESOLVE: ButtonCommand("alert resolve {value}", CardKind.ALERT),
+    ActionId.ALERT_ESCALATE: ButtonCommand("alert escalate {value}", CardKind.ALERT),
+    ActionId.ALERT_SILENCE: ButtonCommand("alert silence {value} 1h", CardKind.ALERT),
+    ActionId.CHECKLIST_DONE: ButtonCommand("checklist done {value}", CardKind.CHECKLIST),
+    ActionId.CONFIRM: ButtonCommand("confirm {value}", CardKind.ACTION),
+    ActionId.CANCEL: ButtonCommand("cancel {value}", CardKind.ACTION),
 }
 
 
@@ -60,12 +80,11 @@ def is_slow(text: str) -> bool:
 
 def button_command(action_id: str, value: str) -> tuple[str, CardRef] | None:
     """The command line a button stands for, and the card it sits on."""
-    entry = BUTTONS.get(action_id)
-    if entry is None:
+    if action_id not in BUTTONS.keys():
         return None
-    template, card_kind = entry
+    entry = BUTTONS[ActionId(action_id)]
     # A value may add `.<part>` after its card's key (a checklist step: `<run>.<step>`); the card is the key's.
-    return template.format(value=value), (card_kind, value.partition(".")[0])
+    return entry.template.format(value=value), CardRef(entry.card, value.partition(".")[0])
 
 
 def dispatch(ctx: CommandContext, text: str) -> Reply:
@@ -75,7 +94,7 @@ def dispatch(ctx: CommandContext, text: str) -> Reply:
         return help_.overview(visible())
     command = find(words[0])
     if command is None:
-        return unknown(words[0])
+        return help_.unknown(words[0], visible())
     if not command.deferred_permission:
         permissions.check(ctx.rt.config.permissions, ctx.user_id, command.name)
     try:
@@ -84,15 +103,6 @@ def dispatch(ctx: CommandContext, text: str) -> Reply:
         if exc.usage is None:
             exc.usage = command.usage
         raise
-
-
-def unknown(word: str) -> Reply:
-    names = [c.name for c in SUBCOMMANDS if not c.hidden]
-    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.5)
-    hint = f" Did you mean `/ops {close[0]}`?" if close else ""
-    overview = help_.overview(visible())
-    head = f"I don't know the command {code(word, 40)}.{hint}"
-    return Reply(text=head, blocks=(text_reply(head).blocks[0], *overview.blocks), outcome="unknown_command")
 
 
 def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
@@ -109,18 +119,21 @@ def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
         except OpsError as exc:
             reply = text_reply(str(exc), outcome=exc.outcome)
         except AdapterError as exc:
-            reply = text_reply(f":warning: {exc}", outcome=_ADAPTER_OUTCOME.get(type(exc), "adapter_error"))
+            later = " It may work if you try again in a minute." if exc.temporary and "try again" not in str(exc) \
+                else ""
+            reply = text_reply(f":warning: {exc}{later}",
+                               outcome=_ADAPTER_OUTCOME.get(type(exc), AuditOutcome.ADAPTER_ERROR))
         except Exception:
             ref = new_ref()
             log.exception("command failed: ref=%s user=%s command=%.200r", ref, ctx.user_id, text)
             reply = text_reply(
                 f":warning: Something went wrong (ref `{ref}`). The error is in the bot's log under that ref; "
-                "nothing was changed unless a later message says so.", outcome="error",
-            ).with_outcome("error", ref)
+                "nothing was changed unless a later message says so.",
+            ).with_outcome(AuditOutcome.ERROR, ref)
         entry.outcome, entry.error_ref, entry.detail = reply.outcome, reply.error_ref, reply.detail
     return reply
 
 
 def _usage_reply(exc: UsageError) -> Reply:
     usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
-    return text_reply(f"{exc}{usage}", outcome="usage")
+    return text_reply(f"{exc}{usage}", outcome=AuditOutcome.USAGE)

@@ -1,4 +1,6 @@
-"""The shape of a subcommand and of the context it runs in. Commands are transport-neutral."""
+"""The shape of a subcommand and of the context it runs in. Commands are transport-neutral: they change state
+through the runtime's services and return a Reply (with the cards they changed, already rendered); the
+transport delivers it. Only `progress` streams while a command runs."""
 from __future__ import annotations
 
 import difflib
@@ -7,16 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import UsageError
-from bot.reply import CardRef, Reply
+from bot.reply import Reply
 from bot.runtime import Runtime
 
 Progress = Callable[[str], None]
-Refresh = Callable[[CardRef], None]
 MAX_TEXT = 3000
-
-
-def _no_refresh(card: CardRef) -> None:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +22,6 @@ class CommandContext:
     user_id: str
     channel_id: str | None
     progress: Progress                         # a line of progress: thread reply in Slack, a line in the console
-    refresh: Refresh = _no_refresh             # re-render a card now (before the command returns)
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]

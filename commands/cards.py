@@ -1,40 +1,27 @@
-"""Messages rendered from a row ("cards"): how to load, locate and remember each kind.
-
-A transport posts a card once, remembers where (`attach`), and re-renders it from the row whenever
-a reply asks for a `refresh`, so a double click, a retry or a restart all converge on the same message.
-"""
+"""A card as its row is now, for a click the command refused (already acknowledged, expired): the transport
+redraws the clicked card with it, so an out-of-date card converges on the real state."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from bot.reply import CardRef, Reply
+from bot.alerts import card as alert_card
+from bot.errors import OpsError
+from bot.incidents import card as incident_card
+from bot.reply import Card, CardKind, CardRef
 from bot.runtime import Runtime
-from commands import alerts, checklist, incident, operations
+from schedules import cards as checklist_card
+from schedules import checklists
 
 
-@dataclass(frozen=True, slots=True)
-class CardKind:
-    load: Callable[[Runtime, str], Reply]
-    location: Callable[[Runtime, str], tuple[str, str] | None]
-    attach: Callable[[Runtime, str, str, str], None]
-
-
-CARDS: dict[str, CardKind] = {
-    "incident": CardKind(incident.load_card, incident.card_location, incident.attach_card),
-    "action": CardKind(operations.load_card, operations.card_location, operations.attach_card),
-    "alert": CardKind(alerts.load_card, alerts.card_location, alerts.attach_card),
-    "checklist": CardKind(checklist.load_card, checklist.card_location, checklist.attach_card),
-}
-
-
-def load(rt: Runtime, ref: CardRef) -> Reply:
-    return CARDS[ref[0]].load(rt, ref[1])
-
-
-def location(rt: Runtime, ref: CardRef) -> tuple[str, str] | None:
-    return CARDS[ref[0]].location(rt, ref[1])
-
-
-def attach(rt: Runtime, ref: CardRef, channel: str, ts: str) -> None:
-    CARDS[ref[0]].attach(rt, ref[1], channel, ts)
+def current(rt: Runtime, ref: CardRef) -> Card | None:
+    """The card `ref` rendered from its row now; None when the row is gone or the key is malformed."""
+    try:
+        if ref.kind is CardKind.INCIDENT:
+            return incident_card.card(rt.incidents.get(int(ref.key)), now=rt.clock())
+        if ref.kind is CardKind.ALERT:
+            return alert_card.card(rt.alerts.get(int(ref.key)), now=rt.clock())
+        if ref.kind is CardKind.ACTION:
+            return rt.operations.card(rt.operations.get(ref.key))
+        if ref.kind is CardKind.CHECKLIST:
+            return checklist_card.card(checklists.get_run(rt, int(ref.key)), rt.config)
+    except (OpsError, ValueError):
+        return None
+    return None

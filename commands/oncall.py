@@ -5,14 +5,12 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.alarms import overrides
-from bot.alarms.oncall import Shift, next_shift, on_call
+from bot.alerts.oncall import Shift, next_shift, on_call
 from bot.clock import humanize
 from bot.config import parse_duration
 from bot.config.alerts import Rotation
 from bot.errors import NotFoundError, UsageError
 from bot.reply import Reply, Section, code
-from bot.storage.db import session_scope
 from commands.base import CommandContext, Subcommand, parse_flags
 
 USAGE = "/ops oncall [rotation] | /ops oncall override @user <duration> [--rotation <name>]"
@@ -52,8 +50,7 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
         raise UsageError("Name at most one rotation.")
     rotation = _rotation(ctx, args[0] if args else None)
     now, tz = ctx.rt.clock(), ctx.rt.config.timezone
-    with session_scope(ctx.rt.sessions) as session:
-        known = overrides.relevant(session=session, rotation=rotation.name, at=now)
+    known = ctx.rt.oncall.relevant(rotation=rotation.name)
     current = on_call(rotation, known, now, default_tz=tz)
     upcoming = next_shift(rotation, known, now, default_tz=tz)
     text = (f":telephone_receiver: *{rotation.name}* rotation\n{_line('On call now', current, rotation, ctx)}\n"
@@ -83,10 +80,7 @@ def _override(ctx: CommandContext, args: list[str]) -> Reply:
     if not timedelta(minutes=15) <= span <= OVERRIDE_MAX:
         raise UsageError("An override lasts between 15m and 31d.", usage=USAGE)
     rotation = _rotation(ctx, rotation_name)
-    now = ctx.rt.clock()
-    with session_scope(ctx.rt.sessions) as session:
-        o = overrides.add(session=session, rotation=rotation.name, user_id=user, starts_at=now, span=span,
-                          created_by=ctx.user_id)
+    o = ctx.rt.oncall.add(rotation=rotation.name, user_id=user, span=span, created_by=ctx.user_id)
     text = (f":telephone_receiver: <@{user}> is on call for *{rotation.name}* until "
             f"{_when(o.ends_at, rotation, ctx.rt.config.timezone)} (override by <@{ctx.user_id}>).")
     return Reply(text=text, blocks=(Section(text),), ephemeral=False)

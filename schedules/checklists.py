@@ -14,12 +14,13 @@ from bot.config.checklists import BackupAgeCheck, Check, ManualCheck, NodesCheck
 from bot.errors import ConflictError, NotFoundError, new_ref
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
-from bot.storage.models import ChecklistItem, ChecklistRun
+from bot.storage.models import ChecklistItem, ChecklistRun, CheckResult, ReportResult, ReportRun
 from integrations.base import NODES, Health, StatusSource, check_key
 from integrations.status import ServiceState, check_services
 
 log = logging.getLogger(__name__)
-VERDICT = {Health.OK: "ok", Health.DEGRADED: "warn", Health.UNKNOWN: "warn", Health.DOWN: "fail"}
+VERDICT = {Health.OK: CheckResult.OK, Health.DEGRADED: CheckResult.WARN, Health.UNKNOWN: CheckResult.WARN,
+           Health.DOWN: CheckResult.FAIL}
 MAX_DETAILS = 4000
 
 
@@ -39,7 +40,7 @@ def _sources(rt: Runtime, name: str, position: int, check: Check) -> tuple[Statu
     return ()
 
 
-def _claim_slot(rt: Runtime, run: ChecklistRun) -> int | None:
+def _claim_slot(rt: Runtime, run: ChecklistRun | ReportRun) -> int | None:
     try:
         with session_scope(rt.sessions) as session:
             session.add(run)
@@ -56,7 +57,7 @@ def run_checklist(rt: Runtime, name: str, *, scheduled_for: datetime, trigger: s
     A checklist that cannot run at all (a crash in here) is stored as result `error` with a reference,
     so the report says so instead of saying nothing."""
     run_id = _claim_slot(rt, ChecklistRun(checklist=name, scheduled_for=scheduled_for, started_at=rt.clock(),
-                                          trigger=trigger, requested_by=requested_by, result="running"))
+                                          trigger=trigger, requested_by=requested_by, result=CheckResult.RUNNING))
     if run_id is None:
         return None
     try:
@@ -74,14 +75,28 @@ def record_missed(rt: Runtime, name: str, *, scheduled_for: datetime, reason: st
     """Store a scheduled slot that was skipped (the bot was down past the grace time): history shows it."""
     now = rt.clock()
     return _claim_slot(rt, ChecklistRun(checklist=name, scheduled_for=scheduled_for, started_at=now,
-                                        finished_at=now, trigger="schedule", result="skipped", summary=reason))
+                                        finished_at=now, trigger="schedule", result=CheckResult.SKIPPED,
+                                        summary=reason))
 
 
-def record_report(rt: Runtime, key: str, *, scheduled_for: datetime) -> int | None:
-    """Claim a scheduled report's slot (same table, key `report:<name>`); None when it was already taken."""
-    now = rt.clock()
-    return _claim_slot(rt, ChecklistRun(checklist=key[:64], scheduled_for=scheduled_for, started_at=now,
-                                        finished_at=now, trigger="schedule", result="ok", summary="report posted"))
+def claim_report(rt: Runtime, name: str, *, scheduled_for: datetime) -> int | None:
+    """Claim a scheduled report's slot; None when it was already taken (another replica, a restart)."""
+    return _claim_slot(rt, ReportRun(report=name[:64], scheduled_for=scheduled_for, started_at=rt.clock(),
+                                     result=ReportResult.RUNNING))
+
+
+def record_missed_report(rt: Runtime, name: str, *, scheduled_for: datetime, reason: str) -> int | None:
+    return _claim_slot(rt, ReportRun(report=name[:64], scheduled_for=scheduled_for, started_at=rt.clock(),
+                                     result=ReportResult.SKIPPED, summary=reason))
+
+
+def report_done(rt: Runtime, run_id: int, *, posted: bool, summary: str) -> None:
+    """A report slot ends posted, or failed (rendered but not delivered: the log says why)."""
+    with session_scope(rt.sessions) as session:
+        row = session.get(ReportRun, run_id)
+        if row is not None:
+            row.result = ReportResult.POSTED if posted else ReportResult.FAILED
+            row.summary, row.posted_at = summary, rt.clock() if posted else None
 
 
 def close_interrupted(rt: Runtime, *, older_than: timedelta) -> int:
@@ -89,8 +104,8 @@ def close_interrupted(rt: Runtime, *, older_than: timedelta) -> int:
     now = rt.clock()
     with session_scope(rt.sessions) as session:
         changed = session.execute(update(ChecklistRun).where(
-            ChecklistRun.result == "running", ChecklistRun.started_at < now - older_than)
-            .values(result="error", finished_at=now, summary="interrupted: the bot stopped during this run")
+            ChecklistRun.result == CheckResult.RUNNING, ChecklistRun.started_at < now - older_than)
+            .values(result=CheckResult.ERROR, finished_at=now, summary="interrupted: the bot stopped during this run")
             .execution_options(synchronize_session=False))
         return int(changed.rowcount)  # type: ignore[attr-defined]
 
@@ -116,20 +131,22 @@ def _finish(rt: Runtime, run_id: int, items: list[ChecklistItem], *, error: str 
         run.items.extend(items)
         results = [item.result for item in items]
         if error is not None:
-            run.result, run.summary = "error", error
+            run.result, run.summary = CheckResult.ERROR, error
         else:
-            run.result = "fail" if "fail" in results else "warn" if "warn" in results else "ok"
+            run.result = (CheckResult.FAIL if CheckResult.FAIL in results else
+                          CheckResult.WARN if CheckResult.WARN in results else CheckResult.OK)
             run.summary = ", ".join(f"{results.count(r)} {word}" for r, word in
-                                    (("fail", "failed"), ("warn", "warning"), ("ok", "passed"), ("todo", "to do"))
+                                    ((CheckResult.FAIL, "failed"), (CheckResult.WARN, "warning"),
+                                     (CheckResult.OK, "passed"), (CheckResult.TODO, "to do"))
                                     if results.count(r))
         run.finished_at = rt.clock()
 
 
-def _verdict(state: ServiceState | None, *, manual: bool) -> tuple[str, str | None]:
+def _verdict(state: ServiceState | None, *, manual: bool) -> tuple[CheckResult, str | None]:
     if manual:
-        return "todo", None
+        return CheckResult.TODO, None
     if state is None or not state.findings:
-        return "warn", "no checks configured for it"
+        return CheckResult.WARN, "no checks configured for it"
     bad = [f"{f.source}: {f.summary}" for f in state.findings if f.health is not Health.OK]
     return VERDICT[state.health], "; ".join(bad)[:1000] or None
 
@@ -167,14 +184,13 @@ class RunRecord:
     requested_by: str | None
     result: str
     summary: str | None
-    slack_channel: str | None
-    slack_ts: str | None
+    posted_at: datetime | None
     items: tuple[ItemRecord, ...]
 
 
 def _record(row: ChecklistRun) -> RunRecord:
     return RunRecord(row.id, row.checklist, row.scheduled_for, row.started_at, row.trigger, row.requested_by,
-                     row.result, row.summary, row.slack_channel, row.slack_ts,
+                     row.result, row.summary, row.posted_at,
                      tuple(ItemRecord(i.position, i.kind, i.label, i.result, i.reason, i.done_by, i.done_at, i.details)
                            for i in row.items))
 
@@ -194,23 +210,47 @@ def history(rt: Runtime, name: str, *, limit: int = 10) -> list[RunRecord]:
         return [_record(r) for r in rows]
 
 
-def attach(rt: Runtime, run_id: int, channel: str, ts: str) -> None:
+def mark_posted(rt: Runtime, run_id: int) -> None:
+    """The run's report reached its channel (history says so when it did not)."""
     with session_scope(rt.sessions) as session:
         row = session.get(ChecklistRun, run_id)
         if row is not None:
-            row.slack_channel, row.slack_ts = channel, ts
+            row.posted_at = rt.clock()
 
 
-def mark_done(rt: Runtime, run_id: int, position: int, *, user: str) -> None:
-    """Record who did a manual step, once; ConflictError names who did it first."""
+def mark_done(rt: Runtime, run_id: int, position: int, *, user: str) -> RunRecord:
+    """Record who did a manual step, once, and return the run as it is now; ConflictError names who did it
+    first."""
     with session_scope(rt.sessions) as session:
         changed = session.execute(update(ChecklistItem).where(
-            ChecklistItem.run_id == run_id, ChecklistItem.position == position, ChecklistItem.result == "todo")
-            .values(result="done", done_by=user, done_at=rt.clock()).execution_options(synchronize_session=False))
+            ChecklistItem.run_id == run_id, ChecklistItem.position == position,
+            ChecklistItem.result == CheckResult.TODO)
+            .values(result=CheckResult.DONE, done_by=user, done_at=rt.clock())
+            .execution_options(synchronize_session=False))
         if changed.rowcount == 1:  # type: ignore[attr-defined]
-            return
+            run = session.get(ChecklistRun, run_id)
+            assert run is not None
+            session.refresh(run)
+            return _record(run)
         item = session.scalars(select(ChecklistItem).where(ChecklistItem.run_id == run_id,
                                                            ChecklistItem.position == position)).first()
         if item is None or item.kind != "manual":
             raise NotFoundError("That checklist step does not exist.")
         raise ConflictError(f"Already done by <@{item.done_by}>.")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRunRecord:
+    id: int
+    report: str
+    scheduled_for: datetime
+    result: str
+    summary: str | None
+    posted_at: datetime | None
+
+
+def report_history(rt: Runtime, name: str, *, limit: int = 10) -> list[ReportRunRecord]:
+    with session_scope(rt.sessions) as session:
+        rows = session.scalars(select(ReportRun).where(ReportRun.report == name)
+                               .order_by(ReportRun.scheduled_for.desc()).limit(limit)).all()
+        return [ReportRunRecord(r.id, r.report, r.scheduled_for, r.result, r.summary, r.posted_at) for r in rows]

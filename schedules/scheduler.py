@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
@@ -26,11 +27,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.clock import humanize
 from bot.config import OpsConfig
 from bot.cron import cron_trigger
+from bot.delivery import SCHEDULED, DeliveryError, RetryPolicy
 from bot.errors import new_ref
-from bot.reply import Reply
 from bot.runtime import Runtime
-from schedules import checklists
+from schedules import cards, checklists
 from schedules.leader import Lock, lock_for
+from schedules.weekly_report import weekly_report
 
 log = logging.getLogger(__name__)
 JOB_FUNC = "schedules.scheduler:scheduled"
@@ -42,12 +44,6 @@ def scheduled(kind: str, name: str) -> None:
     """What the job store records as each job's function. Jobs run through `_SlotExecutor`, which knows the
     runtime and the slot; calling this directly is a mistake."""
     raise RuntimeError(f"{kind} {name!r} must be run by opsbot's scheduler, not called directly")
-
-
-class Publisher(Protocol):
-    """Posts a report to a channel, then thread replies under it; (channel id, ts), or None if it could not."""
-
-    def publish(self, channel: str, reply: Reply, thread: Iterable[Reply] = ()) -> tuple[str, str] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +74,15 @@ def job_specs(cfg: OpsConfig) -> list[JobSpec]:
     return specs
 
 
-def slot_key(kind: str, name: str) -> str:
-    """The `checklist_runs.checklist` value a slot is stored under: reports are kept apart as `report:<name>`."""
-    return name if kind == "checklist" else f"{kind}:{name}"
-
-
 class SlotJobs:
-    """What each scheduled slot does: run and post a checklist or a report, or record that it was missed."""
+    """What each scheduled slot does: run and post a checklist or a report, or record that it was missed.
 
-    def __init__(self, rt: Runtime, publisher: Publisher) -> None:
-        self.rt, self.publisher = rt, publisher
+    Posting goes through the Board with the SCHEDULED retry policy; a report that still cannot be posted stays
+    stored, and history says it was not posted."""
+
+    def __init__(self, rt: Runtime, *, policy: RetryPolicy = SCHEDULED, stop: threading.Event | None = None) -> None:
+        self.rt, self.policy = rt, policy
+        self.stop = stop or threading.Event()
 
     def wanted(self) -> list[JobSpec]:
         return job_specs(self.rt.config)
@@ -108,7 +103,10 @@ class SlotJobs:
         reason = (f"skipped: due {local:%a %d %b %H:%M %Z} while the bot was not running; it came back "
                   f"{humanize(late)} late, past the {humanize(grace)} grace (scheduler.misfire_grace_time)")
         log.warning("%s %s: %s", kind, name, reason)
-        checklists.record_missed(self.rt, slot_key(kind, name), scheduled_for=slot, reason=reason)
+        if kind == "checklist":
+            checklists.record_missed(self.rt, name, scheduled_for=slot, reason=reason)
+        else:
+            checklists.record_missed_report(self.rt, name, scheduled_for=slot, reason=reason)
 
     def _zone(self, kind: str, name: str) -> str:
         item = (self.rt.config.checklists if kind == "checklist" else self.rt.config.reports).get(name)
@@ -118,30 +116,42 @@ class SlotJobs:
         return configured or self.rt.config.channels.default
 
     def _checklist(self, name: str, slot: datetime) -> None:
-        from commands.checklist import card, details
-
         run_id = checklists.run_checklist(self.rt, name, scheduled_for=slot, trigger="schedule")
         if run_id is None:
             log.info("checklist %s for %s already ran", name, slot.isoformat())
             return
         run = checklists.get_run(self.rt, run_id)
         channel = self._channel(self.rt.config.checklists[name].channel)
-        where = self.publisher.publish(channel, card(run, self.rt), details(run))
-        if where is None:
-            log.error("checklist %s run #%s is stored but could not be posted to %s", name, run_id, channel)
+        report = cards.card(run, self.rt.config)
+        try:
+            self.policy.call(lambda: self.rt.board.show(report, channel=channel), stop=self.stop)
+        except DeliveryError as exc:
+            log.error("checklist %s run #%s is stored but could not be posted to %s: %s", name, run_id, channel, exc)
             return
-        checklists.attach(self.rt, run_id, *where)
+        checklists.mark_posted(self.rt, run_id)
+        for part in cards.details(run):
+            self._deliver(partial(self.rt.board.post, channel, part, thread=report.ref),
+                          f"the details of checklist run #{run_id}")
+
+    def _deliver(self, send: Callable[[], None], what: str) -> bool:
+        try:
+            self.policy.call(send, stop=self.stop)
+        except DeliveryError as exc:
+            log.error("%s could not be posted: %s", what, exc)
+            return False
+        return True
 
     def _report(self, name: str, slot: datetime) -> None:
-        from schedules.weekly_report import weekly_report
-
         report = self.rt.config.reports[name]
-        if checklists.record_report(self.rt, slot_key("report", name), scheduled_for=slot) is None:
+        run_id = checklists.claim_report(self.rt, name, scheduled_for=slot)
+        if run_id is None:
             log.info("report %s for %s already posted", name, slot.isoformat())
             return
         reply = weekly_report(self.rt, end=slot, zone=self._zone("report", name), title=report.title)
-        if self.publisher.publish(self._channel(report.channel), reply) is None:
-            log.error("report %s for %s could not be posted", name, slot.isoformat())
+        channel = self._channel(report.channel)
+        posted = self._deliver(lambda: self.rt.board.post(channel, reply), f"report {name} for {slot.isoformat()}")
+        checklists.report_done(self.rt, run_id, posted=posted,
+                               summary="posted" if posted else f"not posted to {channel} (see the bot's log)")
 
 
 class _SlotExecutor(ThreadPoolExecutor):  # type: ignore[misc]
@@ -199,9 +209,9 @@ def sync_jobs(aps: Any, specs: list[JobSpec]) -> None:
 class ScheduleRunner:
     """Leads when it can, runs APScheduler while it leads, stops the moment it is no longer sure it leads."""
 
-    def __init__(self, rt: Runtime, publisher: Publisher, *, lock: Lock | None = None) -> None:
+    def __init__(self, rt: Runtime, *, lock: Lock | None = None, policy: RetryPolicy = SCHEDULED) -> None:
         self.rt = rt
-        self.jobs = SlotJobs(rt, publisher)
+        self.jobs = SlotJobs(rt, policy=policy)
         self.lock = lock if lock is not None else lock_for(rt.engine)
         self._aps: Any = None
         self._guard = threading.Lock()
@@ -243,6 +253,7 @@ class ScheduleRunner:
         return job.next_run_time if job is not None else None
 
     def run_forever(self, stop: threading.Event) -> None:
+        self.jobs.stop = stop
         poll = self.rt.config.scheduler.leader_poll.total_seconds()
         try:
             while not stop.is_set():

@@ -22,8 +22,11 @@ from bot.config import parse_config
 from bot.reply import Reply
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.slack.board import SlackBoard
+from bot.slack.client import web_client
 from bot.storage.models import Base
 from commands.base import CommandContext
+from tests.fakes.board import RecordingBoard
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.health_targets import HealthTargets
 from tests.slackreq import SECRET
@@ -152,12 +155,17 @@ def make_runtime(db_url: str, clock: StepClock) -> Iterator[Callable[..., Runtim
         kwargs: dict[str, Any] = {} if real_clock else {"clock": clock}
         if integrations is not None:
             kwargs["integrations"] = integrations
+        if fake is not None:
+            kwargs["board"] = lambda sessions, clock: SlackBoard(web_client(settings), sessions, clock)
+        else:
+            kwargs["board"] = lambda sessions, clock: RecordingBoard()
         rt = build_runtime(settings, parse_config(config or {}), **kwargs)
         built.append(rt)
         return rt
 
     yield make
     for rt in built:
+        rt.operations.runner.idle(timeout=10)
         # Slack work runs on worker threads that may still be closing their session: wait, with a deadline.
         wait_until(lambda: rt.engine.pool.checkedout() == 0, timeout=3,  # noqa: B023 (called at once)
                    what="every database connection to be returned to the pool")
@@ -179,6 +187,8 @@ def run_ops() -> Callable[..., Reply]:
     def run(rt: Runtime, text: str, *, user: str = "U0ALICE", progress: list[str] | None = None) -> Reply:
         sink = progress if progress is not None else []
         ctx = CommandContext(rt=rt, user_id=user, channel_id="C0ONCALL", progress=sink.append)
-        return commands.execute(ctx, text, source="test")
+        reply = commands.execute(ctx, text, source="test")
+        rt.operations.runner.idle(timeout=30)          # a confirmed operation runs on the runner: let it end
+        return reply
 
     return run

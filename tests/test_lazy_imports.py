@@ -17,7 +17,9 @@ from pathlib import Path
 from bot.app import build_runtime
 from bot.config import load_config
 from bot.settings import Settings
-rt = build_runtime(Settings.from_env({"DATABASE_URL": sys.argv[2]}), load_config(Path(sys.argv[1])))
+from tests.fakes.board import RecordingBoard
+rt = build_runtime(Settings.from_env({"DATABASE_URL": sys.argv[2]}), load_config(Path(sys.argv[1])),
+                   board=lambda sessions, clock: RecordingBoard())
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
 

@@ -19,3 +19,15 @@ def wait_until(condition: Callable[[], T], *, timeout: float = 5.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(POLL_S)
+
+
+def stored_card(rt, kind: str, key: str) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
+    """Where the Slack layer recorded a card as posted (slack_cards), or None."""
+    from sqlalchemy import select
+
+    from bot.storage.models import SlackCard
+
+    with rt.sessions() as s:
+        row = s.execute(select(SlackCard.channel, SlackCard.ts).where(SlackCard.kind == kind,
+                                                                      SlackCard.key == key)).first()
+    return (row.channel, row.ts) if row else None

@@ -1,8 +1,8 @@
-"""The Slack edge: the one `/ops` listener, the button listeners, and how answers get back to Slack.
+"""The Slack edge: the one `/ops` listener, the button listeners, and how replies get back to Slack.
 
-Every listener acks first (Slack's 3-second rule) and hands the work to the bot's own pool, so a slow
-command never delays the ack of the next one. Cards (incidents, pending actions) are re-rendered from
-their rows after every change.
+Every listener acks first (Slack's 3-second rule) and hands the work to the bot's own pool, so a slow command
+never delays the ack of the next one. A reply is delivered after the command returns: a new card is posted
+(and its place remembered), changed cards are redrawn where they are, the rest goes to the response_url.
 """
 from __future__ import annotations
 
@@ -13,40 +13,43 @@ from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 import commands
-from bot.errors import new_ref
-from bot.reply import CardRef, Reply
+from bot.delivery import INTERACTIVE, DeliveryError, RetryPolicy
+from bot.errors import AuditOutcome, new_ref
+from bot.reply import Card, CardRef, Reply
 from bot.runtime import Runtime
 from bot.slack.blocks import to_message
-from bot.slack.client import responder
-from commands import cards
+from bot.slack.board import Location, SlackBoard
+from bot.slack.client import checked, responder, translated
 from commands.base import CommandContext
+from commands.cards import current
 
 log = logging.getLogger(__name__)
+# A click's own answer is the redrawn card plus a line in its thread; these outcomes are refusals instead,
+# shown only to the person who clicked.
+DONE = (AuditOutcome.OK, AuditOutcome.CONFIRMED, AuditOutcome.CANCELLED, AuditOutcome.FAILED)
 
 
-def register(app: App, rt: Runtime, pool: ThreadPoolExecutor) -> None:
-    app.command("/ops")(partial(handle_ops, rt=rt, pool=pool))
+def register(app: App, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
+    app.command("/ops")(partial(handle_ops, rt=rt, board=board, pool=pool))
     for action_id in commands.BUTTONS:
-        app.action(action_id)(partial(handle_button, rt=rt, pool=pool))
+        app.action(action_id.value)(partial(handle_button, rt=rt, board=board, pool=pool))
     app.error(handle_error)
 
 
-def handle_ops(ack: Ack, body: dict[str, Any], client: WebClient, *, rt: Runtime, pool: ThreadPoolExecutor) -> None:
+def handle_ops(ack: Ack, body: dict[str, Any], *, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
     text = (body.get("text") or "").strip()
     if commands.is_slow(text):
         ack(response_type="ephemeral", text=f":hourglass_flowing_sand: Working on `/ops {text[:100]}`…")
     else:
         ack()
-    pool.submit(_guarded, _run_command, rt, client, body, text)
+    pool.submit(_guarded, _run_command, rt, board, body, text)
 
 
-def handle_button(ack: Ack, body: dict[str, Any], client: WebClient, *, rt: Runtime, pool: ThreadPoolExecutor) -> None:
+def handle_button(ack: Ack, body: dict[str, Any], *, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
     ack()
-    pool.submit(_guarded, _run_button, rt, client, body)
+    pool.submit(_guarded, _run_button, rt, board, body)
 
 
 def handle_error(error: Exception, body: dict[str, Any]) -> None:
@@ -61,81 +64,95 @@ def _guarded(fn: Callable[..., None], *args: Any) -> None:
 
 
 class _Edge:
-    """One request's way back to Slack: its channel, thread, response_url and the card it came from."""
+    """One request's way back to Slack: its channel, the clicked card's place, the response_url."""
 
-    def __init__(self, rt: Runtime, client: WebClient, *, channel_id: str | None, response_url: str | None,
-                 thread_ts: str | None = None, clicked: CardRef | None = None) -> None:
-        self.rt, self.client, self.channel_id, self.response_url = rt, client, channel_id, response_url
-        self.thread_ts, self.clicked = thread_ts, clicked
+    def __init__(self, board: SlackBoard, *, channel_id: str | None, response_url: str | None,
+                 clicked: CardRef | None = None, clicked_at: Location | None = None,
+                 policy: RetryPolicy = INTERACTIVE) -> None:
+        self.board, self.channel_id, self.response_url = board, channel_id, response_url
+        self.clicked, self.clicked_at, self.policy = clicked, clicked_at, policy
+        if clicked is not None and clicked_at is not None:
+            board.remember(clicked, clicked_at)
 
-    def context(self, user_id: str) -> CommandContext:
-        return CommandContext(rt=self.rt, user_id=user_id, channel_id=self.channel_id,
-                              progress=self.progress, refresh=self.refresh)
+    def context(self, rt: Runtime, user_id: str) -> CommandContext:
+        return CommandContext(rt=rt, user_id=user_id, channel_id=self.channel_id, progress=self.progress)
 
-    def progress(self, line: str) -> None:
-        if not self.channel_id:
-            return
+    def _try(self, what: str, send: Callable[[], None]) -> bool:
         try:
-            self.client.chat_postMessage(channel=self.channel_id, text=line, thread_ts=self.thread_ts)
-        except SlackClientError:
-            log.warning("could not post a progress line in %s", self.channel_id, exc_info=True)
-
-    def refresh(self, ref: CardRef) -> None:
-        """Re-render a card from its row where it was posted (or, for the clicked card, via response_url)."""
-        fresh = to_message(cards.load(self.rt, ref))
-        where = cards.location(self.rt, ref)
-        try:
-            if where is not None:
-                self.client.chat_update(channel=where[0], ts=where[1], **fresh)
-            elif ref == self.clicked and self.response_url:
-                responder(self.response_url).send(replace_original=True, **fresh)
-        except SlackClientError:
-            log.warning("could not update the %s card %s", ref[0], ref[1], exc_info=True)
-
-    def answer(self, reply: Reply) -> None:
-        if reply.card is not None and self.channel_id and self._post_card(reply, reply.card, self.channel_id):
-            return
-        if self.response_url:
-            kind = "ephemeral" if reply.ephemeral else "in_channel"
-            responder(self.response_url).send(response_type=kind, replace_original=False, **to_message(reply))
-
-    def _post_card(self, reply: Reply, ref: CardRef, channel_id: str) -> bool:
-        """Post a card with chat.postMessage so its ts is known and it can be updated in place later."""
-        try:
-            posted = self.client.chat_postMessage(channel=channel_id, **to_message(reply))
-        except SlackApiError as exc:
-            log.warning("could not post a %s card in %s (%s); answering via response_url",
-                        ref[0], self.channel_id, exc.response.get("error"))
+            self.policy.call(send)
+        except DeliveryError as exc:
+            log.warning("could not deliver %s: %s", what, exc)
             return False
-        if posted.get("ts"):
-            cards.attach(self.rt, ref, channel_id, str(posted["ts"]))
         return True
 
+    def progress(self, line: str) -> None:
+        """A line in the clicked card's thread, or in the channel."""
+        if self.channel_id:
+            self._try("a progress line", lambda: self.board.post(
+                self.channel_id or "", Reply(text=line, ephemeral=False), thread=self.clicked))
 
-def _run_command(rt: Runtime, client: WebClient, body: dict[str, Any], text: str) -> None:
-    edge = _Edge(rt, client, channel_id=body.get("channel_id"), response_url=body.get("response_url"))
-    reply = commands.execute(edge.context(body.get("user_id", "?")), text, source="slack")
-    edge.answer(reply)
-    if reply.refresh is not None:
-        edge.refresh(reply.refresh)
+    def respond(self, reply: Reply, *, ephemeral: bool) -> None:
+        if not self.response_url:
+            return
+        url, kind = self.response_url, "ephemeral" if ephemeral else "in_channel"
+
+        def send() -> None:
+            with translated("an answer"):
+                checked(responder(url).send(response_type=kind, replace_original=False, **to_message(reply)),
+                        "an answer")
+
+        self._try("an answer via response_url", send)
+
+    def show_new_card(self, reply: Reply) -> bool:
+        """Post a command's new card where it can be redrawn later."""
+        if reply.card is None or not self.channel_id:
+            return False
+        card, channel = Card(reply.card, reply), self.channel_id
+        return self._try(f"a new {reply.card.kind.value} card", lambda: self._show(card, channel))
+
+    def _show(self, card: Card, channel: str) -> None:
+        self.board.show(card, channel=channel)
+
+    def redraw(self, card: Card) -> None:
+        if card.ref == self.clicked and self.clicked_at is not None:
+            where = self.clicked_at
+            self._try(f"the clicked {card.ref.kind.value} card",
+                      lambda: self.board.update_at(where, card.reply, what="the clicked card"))
+        else:
+            self._try(f"the {card.ref.kind.value} card", lambda: self._redraw(card))
+
+    def _redraw(self, card: Card) -> None:
+        self.board.redraw(card)
 
 
-def _run_button(rt: Runtime, client: WebClient, body: dict[str, Any]) -> None:
-    action = body["actions"][0]
-    button = commands.button_command(action["action_id"], str(action.get("value", "")))
+def _run_command(rt: Runtime, board: SlackBoard, body: dict[str, Any], text: str) -> None:
+    edge = _Edge(board, channel_id=body.get("channel_id"), response_url=body.get("response_url"))
+    reply = commands.execute(edge.context(rt, body.get("user_id", "?")), text, source="slack")
+    if not edge.show_new_card(reply):
+        edge.respond(reply, ephemeral=reply.ephemeral)
+    for card in reply.redraw:
+        edge.redraw(card)
+
+
+def _run_button(rt: Runtime, board: SlackBoard, body: dict[str, Any]) -> None:
+    action = (body.get("actions") or [{}])[0]
+    button = commands.button_command(str(action.get("action_id", "")), str(action.get("value", "")))
     if button is None:
         return
     text, clicked = button
     container = body.get("container") or {}
     channel_id = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    edge = _Edge(rt, client, channel_id=channel_id, response_url=body.get("response_url"),
-                 thread_ts=container.get("message_ts"), clicked=clicked)
-    reply = commands.execute(edge.context(body.get("user", {}).get("id", "?")), text, source="button")
-    if reply.outcome not in ("ok", "failed", "cancelled") and edge.response_url:
-        # A refusal (not allowed, already done, expired) is for the clicker only.
-        responder(edge.response_url).send(response_type="ephemeral", replace_original=False, **to_message(reply))
-    elif not reply.ephemeral:
-        edge.progress(reply.text)          # who did what, in the card's thread
-    edge.refresh(clicked)
-    if reply.refresh is not None and reply.refresh != clicked:
-        edge.refresh(reply.refresh)
+    message_ts = container.get("message_ts")
+    edge = _Edge(board, channel_id=channel_id, response_url=body.get("response_url"), clicked=clicked,
+                 clicked_at=(channel_id, message_ts) if channel_id and message_ts else None)
+    reply = commands.execute(edge.context(rt, body.get("user", {}).get("id", "?")), text, source="button")
+    if reply.outcome not in DONE:
+        edge.respond(reply, ephemeral=True)        # a refusal (not allowed, already done, expired): the clicker's
+        fresh = current(rt, clicked)                # ... and the card shows the real state again
+        if fresh is not None:
+            edge.redraw(fresh)
+        return
+    if not reply.ephemeral:
+        edge.progress(reply.text)                  # who did what, in the card's thread
+    for card in reply.redraw:
+        edge.redraw(card)

@@ -1,12 +1,14 @@
 """Delivery dedupe: a request Slack delivers twice (a retry, `X-Slack-Retry-Num`) runs once.
 
 The key is the payload's own identity (`event_id`, or `trigger_id` for commands and clicks), stored with
-a unique constraint before any listener runs; the header alone is not trusted to mark a repeat.
+a unique constraint before any listener runs (one insert: the only write on the ack path); the header
+alone is not trusted to mark a repeat. Old keys are pruned by a background worker, not per request.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -34,18 +36,27 @@ def delivery_key(body: dict[str, Any], raw: str) -> str:
 
 def record_delivery(rt: Runtime, key: str) -> bool:
     """Store `key`; True the first time it is seen, False for a repeat."""
-    now = rt.clock()
     try:
         with session_scope(rt.sessions) as session:
-            session.add(Delivery(key=key[:128], received_at=now))
+            session.add(Delivery(key=key[:128], received_at=rt.clock()))
     except IntegrityError:
         return False
-    try:
-        with session_scope(rt.sessions) as session:
-            session.execute(delete(Delivery).where(Delivery.received_at < now - KEEP_FOR))
-    except SQLAlchemyError:
-        log.warning("could not prune old deliveries", exc_info=True)
     return True
+
+
+def prune_deliveries(rt: Runtime) -> int:
+    """Forget delivery keys older than a day (Slack retries within minutes)."""
+    with session_scope(rt.sessions) as session:
+        result = session.execute(delete(Delivery).where(Delivery.received_at < rt.clock() - KEEP_FOR))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def prune_forever(rt: Runtime, stop: threading.Event, *, every_s: float = 600.0) -> None:
+    while not stop.wait(every_s):
+        try:
+            prune_deliveries(rt)
+        except SQLAlchemyError:
+            log.warning("could not prune old deliveries; trying again later", exc_info=True)
 
 
 def register(app: App, rt: Runtime) -> None:

@@ -1,4 +1,7 @@
-"""The tables: incidents and their timeline, the audit log, and delivered Slack requests (retry dedupe)."""
+"""The tables: incidents and their timeline, the audit log, pending operations, alerts and their delivery,
+checklist and report runs, on-call overrides, delivered Slack requests (retry dedupe) and where cards were posted.
+
+Domain tables know nothing of Slack: where a card was posted is the Slack layer's own table, `slack_cards`."""
 from __future__ import annotations
 
 import enum
@@ -41,8 +44,6 @@ class Incident(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(64))
-    slack_channel: Mapped[str | None] = mapped_column(String(32))
-    slack_ts: Mapped[str | None] = mapped_column(String(32))
 
     events: Mapped[list[IncidentEvent]] = relationship(
         back_populates="incident", order_by="IncidentEvent.id", cascade="all, delete-orphan"
@@ -89,6 +90,7 @@ class ActionState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"          # its lease ran out while running: the replica died, outcome unknown
 
 
 class PendingAction(Base):
@@ -96,6 +98,8 @@ class PendingAction(Base):
 
     The state column is the once-only guard: confirming is a compare-and-set from
     `awaiting_confirmation` to `running`, so a double click or a retried delivery runs it once.
+    While running, the replica running it renews `running_until`; a lease that runs out means that
+    replica died, and any replica marks the operation `interrupted` (never re-applied).
     """
 
     __tablename__ = "pending_actions"
@@ -109,11 +113,11 @@ class PendingAction(Base):
     requested_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     channel_id: Mapped[str | None] = mapped_column(String(64))
-    slack_ts: Mapped[str | None] = mapped_column(String(32))
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)
+    running_until: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class AlertStatus(enum.StrEnum):
@@ -156,8 +160,7 @@ class Alert(Base):
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)     # steps already taken
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)   # NULL: nothing more to do
     escalated_to: Mapped[str | None] = mapped_column(String(200))
-    slack_channel: Mapped[str | None] = mapped_column(String(32))   # the channel id Slack answered with
-    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    notified_at: Mapped[datetime | None]                  # when its own card first reached the channel
 
 
 class AlertReceipt(Base):
@@ -193,10 +196,21 @@ class StormSummary(Base):
     __tablename__ = "storm_summaries"
 
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
-    slack_channel: Mapped[str | None] = mapped_column(String(32))
-    slack_ts: Mapped[str | None] = mapped_column(String(32))
     dirty: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime]
+
+
+class CheckResult(enum.StrEnum):
+    """A checklist run's or item's result."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    TODO = "todo"                # a manual step not done yet
+    DONE = "done"                # a manual step someone did
+    ERROR = "error"              # the run itself broke, or was interrupted
+    RUNNING = "running"
+    SKIPPED = "skipped"          # a scheduled slot missed beyond the grace time
 
 
 class ChecklistRun(Base):
@@ -215,8 +229,7 @@ class ChecklistRun(Base):
     requested_by: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(String(8))               # ok|warn|fail|error|running|skipped
     summary: Mapped[str | None] = mapped_column(Text)
-    slack_channel: Mapped[str | None] = mapped_column(String(32))
-    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    posted_at: Mapped[datetime | None]                   # when its report reached the channel (scheduled runs)
     items: Mapped[list[ChecklistItem]] = relationship(order_by="ChecklistItem.position", cascade="all, delete-orphan")
 
 
@@ -233,6 +246,28 @@ class ChecklistItem(Base):
     done_by: Mapped[str | None] = mapped_column(String(64))
     done_at: Mapped[datetime | None]
     details: Mapped[str | None] = mapped_column(Text)            # every finding, for the report's thread
+
+
+class ReportRun(Base):
+    """One slot of a scheduled report, unique per (report, scheduled_for) like checklist runs."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("report", "scheduled_for", name="uq_report_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report: Mapped[str] = mapped_column(String(64), index=True)
+    scheduled_for: Mapped[datetime]
+    started_at: Mapped[datetime]
+    result: Mapped[str] = mapped_column(String(8))               # running | posted | failed | skipped
+    summary: Mapped[str | None] = mapped_column(Text)
+    posted_at: Mapped[datetime | None]
+
+
+class ReportResult(enum.StrEnum):
+    RUNNING = "running"
+    POSTED = "posted"
+    FAILED = "failed"            # rendered but Slack refused it, or it could not be rendered
+    SKIPPED = "skipped"
 
 
 class OncallOverride(Base):
@@ -256,6 +291,19 @@ class Delivery(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SlackCard(Base):
+    """Where the Slack layer posted a card (a message rendered from one row), so it can redraw it in place.
+    Owned by bot.slack: nothing else reads or writes it."""
+
+    __tablename__ = "slack_cards"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)      # bot.reply.CardKind
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))                     # the channel id Slack answered with
+    ts: Mapped[str] = mapped_column(String(32))
+    posted_at: Mapped[datetime]
 
 
 class SchedulerJob(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.slack.bolt import build_bolt_app
 from bot.storage.models import AuditEntry, Incident
 from tests.slackreq import action_body, signed_headers, slash_body
-from tests.waiting import wait_until
+from tests.waiting import stored_card, wait_until
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def slack(make_runtime, fake_slack, health_targets, work_pool):
     config = {"services": [{"name": "backend", "health": {"url": f"{health_targets.url}/healthy"}},
                            {"name": "search", "health": {"url": f"{health_targets.url}/unhealthy"}}]}
     rt = make_runtime(config, fake=fake_slack)
-    app = build_bolt_app(rt, work_pool=work_pool)
+    app = build_bolt_app(rt, rt.board, work_pool=work_pool)
 
     def send(body, **headers):
         started = time.monotonic()
@@ -53,12 +53,8 @@ def test_incident_card_is_posted_and_its_ts_remembered(slack, fake_slack):
     assert posted["channel"] == "C0ONCALL" and "Incident #1: checkout errors" in json.dumps(posted["blocks"])
     buttons = [e["action_id"] for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert buttons == ["incident.ack", "incident.resolve"]
-    def stored():
-        with rt.sessions() as s:
-            row = s.scalars(select(Incident)).one()
-        return (row.slack_channel, row.slack_ts) if row.slack_ts else None
-
-    assert wait_until(stored, what="the card's ts to be stored") == ("C0ONCALL", "1700000000.000001")
+    assert wait_until(lambda: stored_card(rt, "incident", "1"), what="the card's ts to be stored") == (
+        "C0ONCALL", "1700000000.000001")
 
 
 def test_card_falls_back_to_response_url_where_the_bot_is_not_in_channel(slack, fake_slack):
@@ -73,7 +69,7 @@ def test_acknowledge_button_rerenders_the_card_and_a_second_click_says_who(slack
     send(slash_body("incident open P1 api down", response_url=fake_slack.url + "/response/open"))
     fake_slack.wait_for("chat.postMessage")
     ts = "1700000000.000001"   # the fake's first message ts
-    wait_until(lambda: _card_ts(rt), what="the card's ts to be stored")
+    wait_until(lambda: stored_card(rt, "incident", "1"), what="the card's ts to be stored")
     send(action_body("incident.ack", "1", user="U0BOB", message_ts=ts, response_url=fake_slack.url + "/response/a1"))
     updated = fake_slack.wait_for("chat.update")[0].body
     assert updated["ts"] == ts
@@ -89,21 +85,12 @@ def test_acknowledge_button_rerenders_the_card_and_a_second_click_says_who(slack
     assert sources == ["slack", "button", "button"]
 
 
-def _card_ts(rt):
-    with rt.sessions() as s:
-        return s.scalars(select(Incident)).one().slack_ts
-
-
 def test_typed_ack_updates_the_stored_card(slack, fake_slack):
     rt, send = slack
     send(slash_body("incident open P2 x", response_url=fake_slack.url + "/response/o"))
     fake_slack.wait_for("chat.postMessage")
 
-    def card_stored():
-        with rt.sessions() as s:
-            return s.scalars(select(Incident.slack_ts)).first()
-
-    wait_until(card_stored, what="the incident card's ts to be stored")    # it is stored after Slack answers
+    wait_until(lambda: stored_card(rt, "incident", "1"), what="the card's ts")    # stored after Slack answers
     send(slash_body("incident ack 1", user="U0BOB", response_url=fake_slack.url + "/response/ack"))
     update = fake_slack.wait_for("chat.update")[0].body
     assert update["ts"] == "1700000000.000001" and "acknowledged" in json.dumps(update["blocks"])

@@ -10,7 +10,7 @@ from bot.storage.models import AuditEntry, PendingAction
 from integrations.base import Integrations
 from tests.fakes.targets import FakeDeployment
 from tests.slackreq import action_body, signed_headers, slash_body
-from tests.waiting import wait_until
+from tests.waiting import stored_card, wait_until
 
 CONFIG = {"permissions": {"roles": {"deployer": ["U0ALICE"]}, "commands": {"rollback": ["deployer"]}},
           "services": [{"name": "backend"}]}
@@ -20,7 +20,7 @@ CONFIG = {"permissions": {"roles": {"deployer": ["U0ALICE"]}, "commands": {"roll
 def bot(make_runtime, fake_slack, work_pool):
     backend = FakeDeployment("backend")
     rt = make_runtime(CONFIG, fake=fake_slack, integrations=Integrations(rollback_targets={"backend": backend}))
-    app = build_bolt_app(rt, work_pool=work_pool)
+    app = build_bolt_app(rt, rt.board, work_pool=work_pool)
 
     def send(body, **headers):
         return app.dispatch(BoltRequest(body=body, headers=signed_headers(body, **headers)))
@@ -29,7 +29,7 @@ def bot(make_runtime, fake_slack, work_pool):
         send(slash_body("rollback backend", user="U0CAROL", response_url=fake_slack.url + "/response/rb"))
         card = fake_slack.wait_for("chat.postMessage")[0].body
         value = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]][0]["value"]
-        wait_until(lambda: _state(rt) and _ts(rt), what="the confirmation card's ts")
+        wait_until(lambda: _state(rt) and stored_card(rt, "action", value), what="the confirmation card's ts")
         return value
 
     return rt, backend, send, propose
@@ -39,11 +39,6 @@ def _state(rt):
     with rt.sessions() as s:
         row = s.scalars(select(PendingAction)).one_or_none()
         return row.state if row else None
-
-
-def _ts(rt):
-    with rt.sessions() as s:
-        return s.scalars(select(PendingAction)).one().slack_ts
 
 
 def _click(send, fake_slack, action_id, value, user, tag):

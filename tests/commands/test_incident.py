@@ -1,12 +1,13 @@
 from sqlalchemy import select
 
+from bot.reply import CardKind, CardRef
 from bot.storage.models import AuditEntry, Incident
 
 
 def test_open_then_list_shows_it_and_the_row_is_stored(make_runtime, run_ops):
     rt = make_runtime()
     card = run_ops(rt, "incident open P2 checkout errors")
-    assert card.card == ("incident", "1") and not card.ephemeral
+    assert card.card == CardRef(CardKind.INCIDENT, "1") and not card.ephemeral
     assert "P2 · Incident #1: checkout errors" in card.blocks[0].text
     assert [b.label for b in card.buttons()] == ["Acknowledge", "Resolve"]
     listing = run_ops(rt, "incident list")
@@ -22,7 +23,8 @@ def test_ack_and_resolve_set_who_and_when(make_runtime, run_ops, clock):
     opened = clock.now
     clock.advance(minutes=3)
     ack = run_ops(rt, "incident ack #1", user="U0BOB")
-    assert ack.refresh == ("incident", "1") and "3m after it opened" in ack.text
+    assert ack.redraw[0].ref == CardRef(CardKind.INCIDENT, "1") and "3m after it opened" in ack.text
+    assert "acknowledged" in ack.redraw[0].reply.text
     clock.advance(minutes=40)
     done = run_ops(rt, "incident resolve 1 rolled back to 1.4.1", user="U0CAROL")
     assert "after 43m" in done.text and "rolled back to 1.4.1" in done.text

@@ -2,6 +2,7 @@
 import pytest
 from sqlalchemy import select
 
+from bot.reply import CardKind, CardRef
 from bot.storage.models import AuditEntry, IncidentEvent, PendingAction
 from integrations.base import Integrations
 from tests.fakes.targets import FakeDeployment
@@ -31,7 +32,7 @@ def _action(rt):
 def test_rollback_asks_for_confirmation_saying_what_will_change(ops, run_ops):
     rt, backend, _ = ops
     reply = run_ops(rt, "rollback backend", user="U0CAROL")
-    assert reply.card and reply.card[0] == "action" and not reply.ephemeral
+    assert reply.card and reply.card.kind is CardKind.ACTION and not reply.ephemeral
     head = reply.blocks[0]
     assert "Roll back backend?" in head.text
     assert "revision 3 (web:3)  →  revision 2 (web:2)" in head.fields[1]
@@ -53,27 +54,33 @@ def test_dry_run_changes_nothing_and_shows_the_change(ops, run_ops):
 def test_confirm_runs_once_and_reports_everywhere(ops, run_ops):
     rt, backend, _ = ops
     run_ops(rt, "incident open P1 backend 5xx --service backend")
-    action_id = run_ops(rt, "rollback backend").card[1]
-    progress: list[str] = []
-    done = run_ops(rt, f"confirm {action_id}", user="U0ALICE", progress=progress)
+    action_id = run_ops(rt, "rollback backend").card.key
+    done = run_ops(rt, f"confirm {action_id}", user="U0ALICE")
     again = run_ops(rt, f"confirm {action_id}", user="U0ADMIN")
-    assert done.outcome == "ok" and "rollout finished: 3/3 ready" in done.text
+    assert done.outcome == "confirmed" and done.text.startswith(":arrow_forward: Confirmed: roll back")
+    assert "running" in done.redraw[0].reply.text                  # the card, at once
     assert again.outcome == "conflict" and "<@U0ALICE>" in again.text
     assert len(backend.applied) == 1 and backend.revision == 2
-    assert progress[0].startswith(":arrow_forward: <@U0ALICE> confirmed") and "working on" in progress[1]
+    card = CardRef(CardKind.ACTION, action_id)
+    thread = rt.board.lines(thread=card)
+    assert thread[0].startswith(":arrow_forward: <@U0ALICE> confirmed") and "working on" in thread[1]
+    assert "rollout finished: 3/3 ready" in thread[-1]
+    assert "Rollback of backend done*: rollout finished: 3/3 ready" in rt.board.cards[card].text
     row = _action(rt)
     assert (row.state, row.decided_by) == ("succeeded", "U0ALICE") and "3/3 ready" in row.outcome
     with rt.sessions() as s:
-        audit = [(a.subcommand, a.outcome) for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        audit = [(a.source, a.subcommand, a.outcome) for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
         timeline = [e.kind for e in s.scalars(select(IncidentEvent).order_by(IncidentEvent.id))]
-    assert audit == [("incident", "ok"), ("rollback", "proposed"), ("confirm", "ok"), ("confirm", "conflict")]
+    assert sorted(audit) == sorted([("test", "incident", "ok"), ("test", "rollback", "proposed"),
+                                    ("test", "confirm", "confirmed"), ("operation", "rollback", "succeeded"),
+                                    ("test", "confirm", "conflict")])
     assert timeline == ["opened", "rollback"]
 
 
 @pytest.mark.parametrize("user", ["U0BOB", "U0NOBODY"])
 def test_confirm_by_someone_without_the_role_is_refused_and_nothing_changes(ops, run_ops, user):
     rt, backend, _ = ops
-    action_id = run_ops(rt, "rollback backend").card[1]
+    action_id = run_ops(rt, "rollback backend").card.key
     refused = run_ops(rt, f"confirm {action_id}", user=user)
     assert refused.outcome == "not_allowed" and "`deployer`" in refused.text
     assert backend.applied == [] and _action(rt).state == "awaiting_confirmation"
@@ -83,14 +90,15 @@ def test_confirm_by_someone_without_the_role_is_refused_and_nothing_changes(ops,
 
 def test_backup_roles_allow_the_dba(ops, run_ops):
     rt, _, db = ops
-    action_id = run_ops(rt, "backup prod-db").card[1]
+    action_id = run_ops(rt, "backup prod-db").card.key
     done = run_ops(rt, f"confirm {action_id}", user="U0BOB")
-    assert done.outcome == "ok" and "snapshot opsbot-prod-db-x available" in done.text and len(db.applied) == 1
+    assert done.outcome == "confirmed" and len(db.applied) == 1
+    assert "snapshot opsbot-prod-db-x available" in rt.board.lines(thread=CardRef(CardKind.ACTION, action_id))[-1]
 
 
 def test_cancel_then_confirm_does_nothing(ops, run_ops):
     rt, backend, _ = ops
-    action_id = run_ops(rt, "scale backend 5", user="U0CAROL").card[1]
+    action_id = run_ops(rt, "scale backend 5", user="U0CAROL").card.key
     assert run_ops(rt, f"cancel {action_id}", user="U0CAROL").outcome == "cancelled"   # the requester may cancel
     late = run_ops(rt, f"confirm {action_id}", user="U0ALICE")
     assert late.outcome == "conflict" and "cancelled" in late.text
@@ -99,7 +107,7 @@ def test_cancel_then_confirm_does_nothing(ops, run_ops):
 
 def test_an_expired_request_cannot_be_confirmed(ops, run_ops, clock):
     rt, backend, _ = ops
-    action_id = run_ops(rt, "rollback backend").card[1]
+    action_id = run_ops(rt, "rollback backend").card.key
     clock.advance(minutes=16)
     late = run_ops(rt, f"confirm {action_id}", user="U0ALICE")
     assert late.outcome == "conflict" and "expired" in late.text and backend.applied == []
@@ -108,10 +116,13 @@ def test_an_expired_request_cannot_be_confirmed(ops, run_ops, clock):
 def test_a_failing_operation_is_reported_as_failed(make_runtime, run_ops):
     broken = FakeDeployment("backend", fail_with="deployment/backend: cluster did not answer (ConnectTimeout)")
     rt = make_runtime(CONFIG, integrations=Integrations(rollback_targets={"backend": broken}))
-    action_id = run_ops(rt, "rollback backend").card[1]
-    result = run_ops(rt, f"confirm {action_id}", user="U0ALICE")
-    assert result.outcome == "failed" and "cluster did not answer" in result.text
+    action_id = run_ops(rt, "rollback backend").card.key
+    run_ops(rt, f"confirm {action_id}", user="U0ALICE")
     assert _action(rt).state == "failed"
+    card = rt.board.cards[CardRef(CardKind.ACTION, action_id)]
+    assert "failed*: deployment/backend: cluster did not answer" in card.text
+    with rt.sessions() as s:
+        assert s.scalars(select(AuditEntry.outcome).where(AuditEntry.source == "operation")).one() == "failed"
 
 
 def test_nothing_to_roll_back_to_is_a_plain_answer(make_runtime, run_ops):

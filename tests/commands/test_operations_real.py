@@ -1,6 +1,7 @@
 """Acceptance through `/ops` with the real adapters: Kubernetes on kmock, AWS on moto, both over HTTP."""
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -34,9 +35,13 @@ def live(make_runtime, run_ops, kube, aws, tmp_path):  # noqa: F811
     rt = make_runtime(config(tmp_path, kube.url), real_clock=True)
 
     def confirm(text, user="U0ALICE"):
+        """Propose, confirm, and return how the operation ended: its state and the last line of its thread."""
         proposal = run_ops(rt, text, user="U0CAROL")
         assert proposal.card, proposal.text
-        return run_ops(rt, f"confirm {proposal.card[1]}", user=user)
+        assert run_ops(rt, f"confirm {proposal.card.key}", user=user).outcome == "confirmed"
+        state = rt.operations.get(proposal.card.key).state
+        return SimpleNamespace(outcome="ok" if state == "succeeded" else state.value,
+                               text=rt.board.lines(thread=proposal.card)[-1])
 
     return rt, confirm
 

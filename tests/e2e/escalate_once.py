@@ -7,15 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
-from bot.app import build_runtime  # noqa: E402
-from bot.config import load_config
+from bot.config import load_config  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.slack.client import web_client  # noqa: E402
-from bot.slack.escalator import Escalator  # noqa: E402
+from tests.alerts.workers import escalator, slack_runtime  # noqa: E402
 
 if __name__ == "__main__":
     db_url, config, at, slack = sys.argv[1], Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3]), sys.argv[4]
     settings = Settings.from_env({"DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_API_URL": slack})
-    rt = build_runtime(settings, load_config(config), clock=lambda: at, migrate=False)
+    rt = slack_runtime(settings, load_config(config), clock=lambda: at, migrate=False)
     sys.stdin.readline()                          # start together: the parent releases both at once
-    print(json.dumps([step.alert_id for step in Escalator(rt, web_client(settings)).run_once()]))
+    print(json.dumps([step.alert_id for step in escalator(rt).run_once()]))

@@ -13,12 +13,10 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 
 from freezegun import freeze_time  # noqa: E402
 
-from bot.app import build_runtime  # noqa: E402
-from bot.config import load_config
+from bot.config import load_config  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.slack.client import web_client  # noqa: E402
-from bot.slack.publisher import SlackPublisher  # noqa: E402
 from schedules.scheduler import ScheduleRunner  # noqa: E402
+from tests.alerts.workers import slack_runtime  # noqa: E402
 
 
 def read(path: Path) -> datetime:
@@ -29,9 +27,9 @@ def main(db_url: str, config: Path, clock_file: Path, slack: str) -> None:
     now = read(clock_file)
     with freeze_time(now, real_asyncio=True, ignore=["kubernetes"]) as frozen:
         settings = Settings.from_env({"DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_API_URL": slack})
-        rt = build_runtime(settings, load_config(config), migrate=False)
+        rt = slack_runtime(settings, load_config(config), migrate=False)
         stop = threading.Event()
-        runner = ScheduleRunner(rt, SlackPublisher(web_client(settings), stop=stop))
+        runner = ScheduleRunner(rt)
         runner.step()                                   # the first attempt, before reporting a state
         threading.Thread(target=runner.run_forever, args=(stop,), daemon=True).start()
         shown: tuple[bool, int] | None = None

@@ -48,9 +48,9 @@ def test_storm_of_10000_alerts_over_20_keys(start_bot, fake_slack, db_url):
     try:
         with engine.connect() as conn:
             carded, folded, unseen = conn.execute(text(
-                "SELECT sum(CASE WHEN slack_ts IS NOT NULL THEN 1 ELSE 0 END), "
+                "SELECT sum(CASE WHEN notified_at IS NOT NULL THEN 1 ELSE 0 END), "
                 "sum(CASE WHEN summarized THEN 1 ELSE 0 END), "
-                "sum(CASE WHEN slack_ts IS NULL AND NOT summarized THEN 1 ELSE 0 END) FROM alerts")).one()
+                "sum(CASE WHEN notified_at IS NULL AND NOT summarized THEN 1 ELSE 0 END) FROM alerts")).one()
     finally:
         engine.dispose()
     assert (carded + folded, unseen) == (KEYS, 0) and len(posts) == carded + 1   # every alert visible somewhere

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from bot.alarms.model import AlertEvent
-from bot.alarms.pipeline import ingest
-from bot.app import build_runtime
+from bot.alerts.model import AlertEvent
 from bot.config import parse_config
 from bot.settings import Settings
+from tests.alerts.workers import slack_runtime
 from tests.e2e.conftest import ROOT
 
 CONFIG = {"channels": {"alerts": "C0ALERTS"},
@@ -24,8 +23,8 @@ def test_two_processes_never_take_the_same_step(postgres_url, fake_slack, tmp_pa
     from tests.conftest import _truncate
 
     _truncate(postgres_url)
-    rt = build_runtime(Settings.from_env({"DATABASE_URL": postgres_url}), parse_config(CONFIG), clock=lambda: FIRED)
-    ingest(rt, [AlertEvent(source="webhook", dedup_key=f"k{i}", title=f"P1 number {i}", status="firing",
+    rt = slack_runtime(Settings.from_env({"DATABASE_URL": postgres_url}), parse_config(CONFIG), clock=lambda: FIRED)
+    rt.alerts.ingest([AlertEvent(source="webhook", dedup_key=f"k{i}", title=f"P1 number {i}", status="firing",
                            severity="critical") for i in range(30)])
     rt.engine.dispose()
     config = tmp_path / "ops.yaml"

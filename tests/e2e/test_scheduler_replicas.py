@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 
 from bot.storage.db import session_scope
-from bot.storage.models import ChecklistRun
+from bot.storage.models import ChecklistRun, SlackCard
 from tests.e2e.conftest import ROOT
 from tests.waiting import wait_until
 
@@ -107,8 +107,10 @@ def test_two_replicas_post_every_slot_once_over_a_week_and_a_standby_takes_over(
     assert len(posted) == len(slots)                           # one report per slot, none twice
     with session_scope(rt.sessions) as session:
         runs = session.execute(select(ChecklistRun.checklist, ChecklistRun.scheduled_for, ChecklistRun.trigger,
-                                      ChecklistRun.slack_ts)).all()
+                                      ChecklistRun.posted_at, SlackCard.ts)
+                               .join(SlackCard, (SlackCard.kind == "checklist")
+                                     & (SlackCard.key == cast(ChecklistRun.id, String)))).all()
     assert sorted(r.scheduled_for for r in runs) == slots
     assert {r.checklist for r in runs if r.scheduled_for.hour == 8} == {"morning"}
-    assert all(r.trigger == "schedule" and r.slack_ts for r in runs)
-    assert len({r.slack_ts for r in runs}) == len(slots)
+    assert all(r.trigger == "schedule" and r.posted_at and r.ts for r in runs)
+    assert len({r.ts for r in runs}) == len(slots)

@@ -29,6 +29,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._limits: dict[str, list[int]] = {}     # name -> [remaining 429 answers, retry_after]
+        self.socket_url: str | None = None            # set to a FakeSocketMode's url to answer apps.connections.open
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,7 +43,7 @@ class FakeSlack:
                 body = fake._parse(raw)
                 path = urlparse(self.path).path
                 name = path[5:] if path.startswith("/api/") else path
-                status, payload, headers = fake._answer(name, body)
+                status, payload, headers = fake._answer(name, body, self.headers.get("Authorization", ""))
                 with fake._lock:
                     fake.calls.append(Call(name, body, dict(self.headers), time.monotonic(), status))
                 data = json.dumps(payload).encode()
@@ -76,7 +77,7 @@ class FakeSlack:
         """Answer the next `times` calls to `name` with HTTP 429 and `Retry-After`."""
         self._limits[name] = [times, retry_after]
 
-    def _answer(self, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(self, name: str, body: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         limit = self._limits.get(name)
         if limit and limit[0] > 0:
             limit[0] -= 1
@@ -88,6 +89,10 @@ class FakeSlack:
             if str(body.get("channel", "")).startswith("CPRIVATE"):
                 return 200, {"ok": False, "error": "not_in_channel"}, {}
             return 200, {"ok": True, "channel": body.get("channel"), "ts": f"1700000000.{next(self._ts):06d}"}, {}
+        if name == "apps.connections.open" and self.socket_url is not None:
+            if not auth.startswith("Bearer xapp-"):    # Slack wants the app-level token here, not the bot's
+                return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+            return 200, {"ok": True, "url": self.socket_url}, {}
         if name == "chat.update":
             return 200, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}, {}
         return 200, {"ok": True}, {}

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from bot.alarms.sns import string_to_sign
+from bot.alerts.sns import string_to_sign
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ops-alarms"
 

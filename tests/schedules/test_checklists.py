@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.config import ConfigError, parse_config
-from bot.reply import Actions
-from commands import cards
+from bot.reply import Actions, CardKind, CardRef
+from commands.cards import current
 from schedules.checklists import get_run, run_checklist
 
 
@@ -31,21 +31,21 @@ def test_a_run_reports_failures_first_and_stores_every_item(make_runtime, run_op
     assert "1 passed: backend" in reply.blocks[2].text
     [buttons] = [b for b in reply.blocks if isinstance(b, Actions)]
     assert [b.label for b in buttons.buttons] == ["Done: Review the Grafana error-rate dashboard"]
-    run = get_run(rt, int(reply.card[1]))
+    run = get_run(rt, int(reply.card.key))
     assert (run.result, run.trigger, run.requested_by) == ("fail", "manual", "U0ALICE")
     assert [i.result for i in run.items] == ["ok", "warn", "fail", "todo"]
 
 
 def test_done_records_the_person_and_the_report_shows_it(make_runtime, run_ops, health_targets, clock):
     rt = make_runtime(config(health_targets))
-    run_id = run_ops(rt, "checklist run morning").card[1]
+    run_id = run_ops(rt, "checklist run morning").card.key
     done = run_ops(rt, f"checklist done {run_id}.3", user="U0BOB")
-    assert done.refresh == ("checklist", run_id)
+    assert done.redraw[0].ref == CardRef(CardKind.CHECKLIST, run_id)
     again = run_ops(rt, f"checklist done {run_id}.3", user="U0CAROL")
     assert again.outcome == "conflict" and "<@U0BOB>" in again.text
     report = run_ops(rt, "checklist history morning")
     assert "manual by <@U0ALICE>" in report.text
-    card = "\n".join(getattr(b, "text", "") for b in cards.load(rt, ("checklist", run_id)).blocks)
+    card = "\n".join(getattr(b, "text", "") for b in current(rt, CardRef(CardKind.CHECKLIST, run_id)).reply.blocks)
     assert "Review the Grafana error-rate dashboard — done by <@U0BOB> at 03:00 UTC" in card
 
 

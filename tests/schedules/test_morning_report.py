@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from bot.slack.client import web_client
-from bot.slack.publisher import SlackPublisher
+from bot.delivery import RetryPolicy
 from schedules.checklists import history, run_checklist
 from schedules.scheduler import ScheduleRunner
 from tests.fakes.aws import aws, moto_server  # noqa: F401  (fixtures)
@@ -67,7 +66,7 @@ def test_each_morning_at_nine_one_report_with_every_real_result(make_runtime, fa
     # class built while datetime is freezegun's FakeDatetime cannot be built at all.
     assert run_checklist(rt, "morning", scheduled_for=rt.clock(), trigger="manual") is not None
     with freeze_time(NINES[0] - timedelta(hours=2), real_asyncio=True, ignore=REAL_TIME_FOR) as frozen:
-        runner = ScheduleRunner(rt, SlackPublisher(web_client(rt.settings), backoff_s=(0.1,)))
+        runner = ScheduleRunner(rt, policy=RetryPolicy(attempts=3, backoff_s=0.1))
         try:
             assert runner.step()
             for day, nine in enumerate(NINES, start=1):

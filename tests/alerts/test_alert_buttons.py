@@ -5,12 +5,10 @@ import pytest
 from slack_bolt import BoltRequest
 from sqlalchemy import select
 
-from bot.alarms.model import AlertEvent
-from bot.alarms.pipeline import ingest
+from bot.alerts.model import AlertEvent
 from bot.slack.bolt import build_bolt_app
-from bot.slack.client import web_client
-from bot.slack.outbox import Outbox
 from bot.storage.models import Alert, Incident
+from tests.alerts.workers import outbox
 from tests.slackreq import action_body, signed_headers
 from tests.waiting import wait_until
 
@@ -21,11 +19,11 @@ CONFIG = {"channels": {"alerts": "C0ALERTS"},
 @pytest.fixture
 def alarm(make_runtime, fake_slack, work_pool):
     rt = make_runtime(CONFIG, fake=fake_slack, real_clock=True)
-    ingest(rt, [AlertEvent(source="alertmanager", dedup_key="am:1", title="API 5xx", status="firing",
+    rt.alerts.ingest([AlertEvent(source="alertmanager", dedup_key="am:1", title="API 5xx", status="firing",
                            severity="critical", service="backend")])
-    box = Outbox(rt, web_client(rt.settings, wait_out_rate_limits=False))
+    box = outbox(rt)
     wait_until(lambda: box.run_once() == 0 and box.pending() == 0, what="the card to be posted")
-    app = build_bolt_app(rt, work_pool=work_pool)
+    app = build_bolt_app(rt, rt.board, work_pool=work_pool)
 
     def click(action_id, user, tag):
         body = action_body(action_id, "1", user=user, channel="C0ALERTS", message_ts="1700000000.000001",

@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alarms.oncall import Override
+from bot.alerts.oncall import Override
+from bot.clock import Clock
+from bot.storage.db import session_scope
 from bot.storage.models import OncallOverride
 
 
@@ -25,3 +27,19 @@ def relevant(*, session: Session, rotation: str, at: datetime) -> list[Override]
                                                         OncallOverride.ends_at > at)
                            .order_by(OncallOverride.id))
     return [Override(r.user_id, r.starts_at, r.ends_at, r.created_at) for r in rows]
+
+
+class Overrides:
+    """On-call overrides for commands: one transaction per call, at the clock's time."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions, self.clock = sessions, clock
+
+    def add(self, *, rotation: str, user_id: str, span: timedelta, created_by: str) -> Override:
+        with session_scope(self.sessions) as session:
+            return add(session=session, rotation=rotation, user_id=user_id, starts_at=self.clock(), span=span,
+                       created_by=created_by)
+
+    def relevant(self, *, rotation: str) -> list[Override]:
+        with session_scope(self.sessions) as session:
+            return relevant(session=session, rotation=rotation, at=self.clock())

@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.alarms.pipeline import enqueue
+from bot import incidents
+from bot.alerts.pipeline import BOT_ACTOR, enqueue
 from bot.config.alerts import AlertSettings
-from bot.storage.models import Alert, AlertStatus, IncidentEvent
+from bot.storage.models import Alert, AlertStatus
 
 LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)
 
@@ -65,4 +66,4 @@ def _touched(session: Session, alert_id: int, now: datetime, kind: str, note: st
     session.refresh(row)
     enqueue(session, row, now)
     if row.incident_id is not None:
-        session.add(IncidentEvent(incident_id=row.incident_id, at=now, kind=kind, actor="opsbot", note=note))
+        incidents.add_event(session=session, incident_id=row.incident_id, at=now, kind=kind, actor=BOT_ACTOR, note=note)

@@ -1,16 +1,22 @@
-"""What people do to an alert: acknowledge, resolve, silence, escalate. Each change queues a card update."""
+"""What people do to an alert: acknowledge, resolve, silence, escalate. Each change queues a card update.
+
+`Alerts` is what commands call: one transaction per call, at the clock's time."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import incidents
-from bot.alarms.pipeline import enqueue
+from bot.alerts.model import AlertEvent
+from bot.alerts.pipeline import Ingested, enqueue, ingest
+from bot.clock import Clock
+from bot.config import OpsConfig
 from bot.errors import ConflictError, NotFoundError
-from bot.storage.models import Alert, AlertStatus, IncidentEvent
+from bot.storage.db import session_scope
+from bot.storage.models import Alert, AlertStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +42,7 @@ class AlertRecord:
     escalated_to: str | None
     summarized: bool
     incident_id: int | None
-    slack_channel: str | None
-    slack_ts: str | None
+    notified_at: datetime | None
 
 
 def record(row: Alert) -> AlertRecord:
@@ -48,8 +53,7 @@ def record(row: Alert) -> AlertRecord:
         acknowledged_by=row.acknowledged_by, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
         silenced_until=row.silenced_until, escalation_step=row.escalation_step, escalated_to=row.escalated_to,
         summarized=row.summarized,
-        incident_id=row.incident_id, slack_channel=row.slack_channel,
-        slack_ts=row.slack_ts,
+        incident_id=row.incident_id, notified_at=row.notified_at,
     )
 
 
@@ -99,8 +103,8 @@ def resolve(*, session: Session, alert_id: int, user: str, at: datetime) -> Aler
     if row.acknowledged_at is None:
         row.acknowledged_at, row.acknowledged_by = at, user
     if row.incident_id is not None:
-        session.add(IncidentEvent(incident_id=row.incident_id, at=at, kind="alert resolved", actor=user,
-                                  note=f"alert #{row.id} resolved by hand"))
+        incidents.add_event(session=session, incident_id=row.incident_id, at=at, kind="alert resolved", actor=user,
+                            note=f"alert #{row.id} resolved by hand")
     enqueue(session, row, at)
     return record(row)
 
@@ -127,12 +131,51 @@ def escalate(*, session: Session, alert_id: int, user: str, at: datetime, from_s
                                 f"there is no step {from_step}.")
         row.escalation_step = from_step - 1
     if row.incident_id is not None:
-        session.add(IncidentEvent(incident_id=row.incident_id, at=at, kind="escalated", actor=user,
-                                  note=f"alert #{row.id} escalated by hand"))
+        incidents.add_event(session=session, incident_id=row.incident_id, at=at, kind="escalated", actor=user,
+                            note=f"alert #{row.id} escalated by hand")
     row.next_escalation_at = at              # the escalator takes the (next) step now
     return record(row)
 
 
-def attach_message(*, session: Session, alert_id: int, channel: str, ts: str) -> None:
-    row = _load(session, alert_id)
-    row.slack_channel, row.slack_ts = channel, ts
+def mark_notified(*, session: Session, alert_id: int, at: datetime) -> None:
+    """The alert's own card reached its channel (storms count these)."""
+    row = session.get(Alert, alert_id)
+    if row is not None and row.notified_at is None:
+        row.notified_at = at
+
+
+class Alerts:
+    """The alert service for commands: each call is one transaction, at the clock's time."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig) -> None:
+        self.sessions, self.clock, self.config = sessions, clock, config
+
+    def ingest(self, events: list[AlertEvent]) -> Ingested:
+        """Store a delivery's events (see bot.alerts.pipeline)."""
+        return ingest(sessions=self.sessions, clock=self.clock, config=self.config, events=events)
+
+    def acknowledge(self, alert_id: int, *, user: str) -> AlertRecord:
+        with session_scope(self.sessions) as session:
+            return acknowledge(session=session, alert_id=alert_id, user=user, at=self.clock())
+
+    def resolve(self, alert_id: int, *, user: str) -> AlertRecord:
+        with session_scope(self.sessions) as session:
+            return resolve(session=session, alert_id=alert_id, user=user, at=self.clock())
+
+    def silence(self, alert_id: int, *, user: str, for_: timedelta) -> AlertRecord:
+        with session_scope(self.sessions) as session:
+            return silence(session=session, alert_id=alert_id, user=user, at=self.clock(), for_=for_)
+
+    def escalate(self, alert_id: int, *, user: str, from_step: int | None = None) -> AlertRecord:
+        with session_scope(self.sessions) as session:
+            policy = self.config.alerts.escalation.get(get(session=session, alert_id=alert_id).severity)
+            return escalate(session=session, alert_id=alert_id, user=user, at=self.clock(), from_step=from_step,
+                            steps=len(policy.steps) if policy else 0)
+
+    def live(self, *, limit: int = 20) -> list[AlertRecord]:
+        with session_scope(self.sessions) as session:
+            return live(session=session, limit=limit)
+
+    def get(self, alert_id: int) -> AlertRecord:
+        with session_scope(self.sessions) as session:
+            return get(session=session, alert_id=alert_id)

@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.alarms import alertmanager, sns, webhook
-from bot.alarms.model import AlertEvent, BadPayloadError
-from bot.alarms.pipeline import ingest
-from bot.runtime import Runtime
+from bot.alerts import alertmanager, sns, webhook
+from bot.alerts.model import AlertEvent, BadPayloadError
+from bot.alerts.service import Alerts
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
@@ -24,9 +23,10 @@ KINDS = ("sns", "alertmanager", "webhook")
 
 
 class Receivers:
-    def __init__(self, rt: Runtime, *, certs: sns.CertificateCache | None = None,
+    def __init__(self, alerts: Alerts, *, certs: sns.CertificateCache | None = None,
                  environ: Mapping[str, str] = os.environ, on_stored: Callable[[], None] = lambda: None) -> None:
-        self.rt, self.certs, self.environ = rt, certs or sns.CertificateCache(), environ
+        self.alerts, self.config = alerts, alerts.config
+        self.certs, self.environ = certs or sns.CertificateCache(), environ
         self.on_stored = on_stored                  # wakes the outbox
 
     def handle(self, kind: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
@@ -41,7 +41,7 @@ class Receivers:
         if events is None:
             return 200, {"confirmed": True}
         try:
-            result = ingest(self.rt, events)
+            result = self.alerts.ingest(events)
         except SQLAlchemyError:
             log.exception("could not store %d %s alert(s)", len(events), kind)
             return 503, {"error": "alert storage unavailable; retry later"}
@@ -49,7 +49,7 @@ class Receivers:
         return 202, {"accepted": result.accepted, "duplicates": result.duplicates, "alerts": list(result.alert_ids)}
 
     def _parse(self, kind: str, body: bytes, headers: Mapping[str, str]) -> list[AlertEvent] | None:
-        alerts = self.rt.config.alerts
+        alerts = self.config.alerts
         if kind == "alertmanager":
             return alertmanager.parse(body)
         if kind == "webhook":
@@ -57,7 +57,7 @@ class Receivers:
             secret = self.environ.get(alerts.webhook.hmac_secret_env) if alerts.webhook.hmac_secret_env else None
             webhook.authenticate(body, headers, token=token or None, hmac_secret=secret or None)
             return webhook.parse(body)
-        message = sns.parse(body, alerts.sns, self.certs, self.rt.config.services)
+        message = sns.parse(body, alerts.sns, self.certs, self.config.services)
         if message.kind == "SubscriptionConfirmation":
             assert message.subscribe_url is not None
             self._confirm(message.subscribe_url)

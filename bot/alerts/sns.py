@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bot.alarms.model import AlertEvent, BadPayloadError, mapping, text
+from bot.alerts.model import AlertEvent, BadPayloadError, mapping, text
 from bot.config.alerts import SnsSettings
 from bot.config.services import Service
 

@@ -17,11 +17,11 @@ WINDOW = timedelta(minutes=5)
 def fold_excess(*, session: Session, channel: str, threshold: int, now: datetime) -> int:
     """Fold the alerts of `channel` waiting for a first card beyond this window's allowance; how many."""
     recent = session.scalar(select(func.count(Alert.id)).where(
-        Alert.channel == channel, Alert.slack_ts.is_not(None), Alert.summarized.is_(False),
+        Alert.channel == channel, Alert.notified_at.is_not(None), Alert.summarized.is_(False),
         Alert.first_seen >= now - WINDOW)) or 0
     waiting = session.execute(
         select(OutboxMessage.id, OutboxMessage.alert_id).join(Alert, Alert.id == OutboxMessage.alert_id)
-        .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), Alert.slack_ts.is_(None),
+        .where(OutboxMessage.channel == channel, OutboxMessage.sent_at.is_(None), Alert.notified_at.is_(None),
                Alert.summarized.is_(False))
         .order_by(OutboxMessage.alert_id)).all()
     excess = waiting[max(threshold - recent, 0):]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.alarms.model import AlertEvent, BadPayloadError, mapping, text
+from bot.alerts.model import AlertEvent, BadPayloadError, mapping, text
 
 
 def parse(body: bytes) -> list[AlertEvent]:

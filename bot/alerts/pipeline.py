@@ -15,15 +15,15 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import incidents
-from bot.alarms.escalation import first_due
-from bot.alarms.model import AlertEvent
+from bot.alerts.escalation import first_due
+from bot.alerts.model import AlertEvent
+from bot.clock import Clock
 from bot.config import OpsConfig
-from bot.runtime import Runtime
 from bot.storage.db import session_scope
-from bot.storage.models import Alert, AlertReceipt, AlertStatus, Incident, IncidentEvent, OutboxMessage
+from bot.storage.models import Alert, AlertReceipt, AlertStatus, OutboxMessage
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
@@ -45,22 +45,22 @@ def route(config: OpsConfig, event: AlertEvent, severity: str) -> str:
     return config.channels.alerts
 
 
-def ingest(rt: Runtime, events: list[AlertEvent]) -> Ingested:
+def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, events: list[AlertEvent]) -> Ingested:
     """Store a delivery's events in one transaction (one commit for a batch of 500 is what survives a storm);
     if it races with another delivery, store them one by one instead."""
     # Same lock order in every transaction (by key, stable for one key's events): no deadlocks between batches.
     ordered = sorted(events, key=lambda e: e.dedup_key)
     try:
-        with session_scope(rt.sessions) as session:
-            now = rt.clock()
+        with session_scope(sessions) as session:
+            now = clock()
             results: list[int | None] = []
             for event, times in _runs(ordered):
-                alert_id = _apply(session, rt, event, now, times=times)
+                alert_id = _apply(session, config, event, now, times=times)
                 results += [alert_id] * times
             return _summarize(results)
     except (IntegrityError, OperationalError):
         log.debug("a batch of %d alerts raced; storing them one by one", len(events))
-    return _summarize([_ingest_one(rt, event) for event in ordered])
+    return _summarize([_ingest_one(sessions, clock, config, event) for event in ordered])
 
 
 def _runs(events: list[AlertEvent]) -> list[tuple[AlertEvent, int]]:
@@ -80,12 +80,12 @@ def _summarize(results: list[int | None]) -> Ingested:
     return Ingested(len(results) - duplicates, duplicates, ids)
 
 
-def _ingest_one(rt: Runtime, event: AlertEvent) -> int | None:
+def _ingest_one(sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, event: AlertEvent) -> int | None:
     """The alert id; 0 for a resolution of nothing we know; None for a redelivery already processed."""
     for attempt in range(ATTEMPTS):
         try:
-            with session_scope(rt.sessions) as session:
-                return _apply(session, rt, event, rt.clock())
+            with session_scope(sessions) as session:
+                return _apply(session, config, event, clock())
         except (IntegrityError, OperationalError) as exc:
             # Another request stored the same receipt or dedup key first (or PostgreSQL broke a lock
             # cycle): re-read and merge into it.
@@ -93,7 +93,7 @@ def _ingest_one(rt: Runtime, event: AlertEvent) -> int | None:
     raise RuntimeError(f"alert {event.dedup_key} could not be stored after {ATTEMPTS} attempts")
 
 
-def _apply(session: Session, rt: Runtime, event: AlertEvent, now: datetime, *, times: int = 1) -> int | None:
+def _apply(session: Session, config: OpsConfig, event: AlertEvent, now: datetime, *, times: int = 1) -> int | None:
     if event.receipt is not None:
         if session.get(AlertReceipt, event.receipt) is not None:
             return None
@@ -104,7 +104,7 @@ def _apply(session: Session, rt: Runtime, event: AlertEvent, now: datetime, *, t
     if alert is None:
         if event.status == "resolved":
             return 0
-        alert = _new_alert(session, rt, event, now)
+        alert = _new_alert(session, config, event, now)
         alert.count = times
     elif event.status == "resolved":
         _resolve(session, alert, now, by=BOT_ACTOR, why=f"{event.source} reported it resolved")
@@ -122,30 +122,31 @@ def _count_repeat(session: Session, event: AlertEvent, now: datetime, times: int
     if event.reason:
         values["reason"] = event.reason
     row = session.execute(update(Alert).where(Alert.active_key == event.dedup_key).values(**values)
-                          .returning(Alert.id, Alert.channel, Alert.slack_channel)
+                          .returning(Alert.id, Alert.channel)
                           .execution_options(synchronize_session=False)).first()
     if row is None:
         return None
-    _enqueue_ids(session, row.id, row.slack_channel or row.channel, now)
+    _enqueue_ids(session, row.id, row.channel, now)
     return int(row.id)
 
 
-def _new_alert(session: Session, rt: Runtime, event: AlertEvent, now: datetime) -> Alert:
-    severity = rt.config.alerts.severity(event.severity)
+def _new_alert(session: Session, config: OpsConfig, event: AlertEvent, now: datetime) -> Alert:
+    severity = config.alerts.severity(event.severity)
     alert = Alert(
         source=event.source, dedup_key=event.dedup_key, active_key=event.dedup_key, title=event.title,
         severity=severity, status=AlertStatus.FIRING.value, service=event.service, reason=event.reason,
         details=json.dumps(dict(event.details), sort_keys=True), runbook_url=event.runbook_url,
-        channel=route(rt.config, event, severity), count=1, first_seen=now, last_seen=now,
-        escalation_step=0, next_escalation_at=first_due(rt.config.alerts, severity, now), summarized=False,
+        channel=route(config, event, severity), count=1, first_seen=now, last_seen=now,
+        escalation_step=0, next_escalation_at=first_due(config.alerts, severity, now), summarized=False,
     )
     session.add(alert)
     session.flush()
-    if severity in rt.config.alerts.incident_severities:
+    if severity in config.alerts.incident_severities:
         record = incidents.open_incident(session=session, title=event.title[:200], severity=severity,
                                          opened_by=BOT_ACTOR, at=now, service=event.service)
         alert.incident_id = record.id
-        _timeline(session, record.id, now, "alert", f"opened automatically from alert #{alert.id}")
+        incidents.add_event(session=session, incident_id=record.id, at=now, kind="alert", actor=BOT_ACTOR,
+                            note=f"opened automatically from alert #{alert.id}")
     return alert
 
 
@@ -153,18 +154,14 @@ def _resolve(session: Session, alert: Alert, now: datetime, *, by: str, why: str
     alert.status, alert.active_key, alert.next_escalation_at = AlertStatus.RESOLVED.value, None, None
     alert.resolved_at, alert.resolved_by, alert.last_seen = now, by, now
     if alert.incident_id is not None:
-        _timeline(session, alert.incident_id, now, "alert resolved", why)
-
-
-def _timeline(session: Session, incident_id: int, at: datetime, kind: str, note: str) -> None:
-    if session.get(Incident, incident_id) is not None:
-        session.add(IncidentEvent(incident_id=incident_id, at=at, kind=kind, actor=BOT_ACTOR, note=note))
+        incidents.add_event(session=session, incident_id=alert.incident_id, at=now, kind="alert resolved",
+                            actor=BOT_ACTOR, note=why)
 
 
 def enqueue(session: Session, alert: Alert, now: datetime) -> None:
     """Queue one delivery of the alert's current state; a delivery already queued covers this change too."""
     session.flush()
-    _enqueue_ids(session, alert.id, alert.slack_channel or alert.channel, now)
+    _enqueue_ids(session, alert.id, alert.channel, now)
 
 
 def _enqueue_ids(session: Session, alert_id: int, channel: str, now: datetime) -> None:

@@ -6,8 +6,8 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.alarms import alertmanager, sns, webhook
-from bot.alarms.model import BadPayloadError
+from bot.alerts import alertmanager, sns, webhook
+from bot.alerts.model import BadPayloadError
 from bot.config.alerts import SnsSettings
 from bot.config.services import Service
 from tests.fakes.sns import TOPIC, FakeSns

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.alarms.model import AlertEvent, BadPayloadError, mapping, text
+from bot.alerts.model import AlertEvent, BadPayloadError, mapping, text
 
 REQUIRED = ("dedup_key", "title")
 

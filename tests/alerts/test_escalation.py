@@ -5,14 +5,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.alarms.model import AlertEvent
-from bot.alarms.pipeline import ingest
-from bot.app import build_runtime
+from bot.alerts.model import AlertEvent
 from bot.config import parse_config
 from bot.settings import Settings
-from bot.slack.client import web_client
-from bot.slack.escalator import Escalator
 from bot.storage.models import Alert, IncidentEvent
+from tests.alerts.workers import escalator as make_escalator
+from tests.alerts.workers import slack_runtime
 from tests.conftest import slack_env
 
 CONFIG = {
@@ -33,8 +31,8 @@ def p1(key="api-down"):
 def escalating(make_runtime, fake_slack, clock):
     clock.now = FIRED
     rt = make_runtime(CONFIG, fake=fake_slack)
-    ingest(rt, [p1()])
-    return rt, Escalator(rt, web_client(rt.settings))
+    rt.alerts.ingest([p1()])
+    return rt, make_escalator(rt)
 
 
 def dms(fake_slack):
@@ -71,9 +69,9 @@ def test_a_restart_does_not_repeat_a_step(escalating, fake_slack, clock, db_url)
     rt, escalator = escalating
     clock.advance(minutes=6)
     assert len(escalator.run_once()) == 1
-    restarted = build_runtime(Settings.from_env(slack_env(fake_slack, db_url)), parse_config(CONFIG), clock=clock)
+    restarted = slack_runtime(Settings.from_env(slack_env(fake_slack, db_url)), parse_config(CONFIG), clock=clock)
     try:
-        assert Escalator(restarted, web_client(restarted.settings)).run_once() == []
+        assert make_escalator(restarted).run_once() == []
     finally:
         restarted.engine.dispose()
     assert dms(fake_slack) == ["U0ALICE"]
@@ -85,17 +83,17 @@ def test_two_replicas_on_postgres_take_each_step_once(postgres_url, fake_slack, 
     from tests.conftest import _truncate
 
     _truncate(postgres_url)
-    replicas = [build_runtime(Settings.from_env(slack_env(fake_slack, postgres_url)), parse_config(CONFIG),
+    replicas = [slack_runtime(Settings.from_env(slack_env(fake_slack, postgres_url)), parse_config(CONFIG),
                               clock=clock) for _ in range(2)]
     try:
-        ingest(replicas[0], [p1(f"k{i}") for i in range(10)])
+        replicas[0].alerts.ingest([p1(f"k{i}") for i in range(10)])
         clock.advance(minutes=5)
         taken: list = []
         barrier = threading.Barrier(2)
 
         def replica(rt):
             barrier.wait(5)
-            taken.extend(Escalator(rt, web_client(rt.settings)).run_once())
+            taken.extend(make_escalator(rt).run_once())
 
         threads = [threading.Thread(target=replica, args=(rt,)) for rt in replicas]
         for t in threads:
@@ -121,11 +119,11 @@ def test_manual_escalate_takes_the_next_step_now(escalating, run_ops, fake_slack
 def test_quiet_alerts_auto_resolve(make_runtime, fake_slack, clock):
     clock.now = FIRED
     rt = make_runtime({**CONFIG, "alerts": {**CONFIG["alerts"], "auto_resolve_after": "2h"}}, fake=fake_slack)
-    ingest(rt, [p1("quiet"), p1("noisy")])
+    rt.alerts.ingest([p1("quiet"), p1("noisy")])
     clock.advance(minutes=90)
-    ingest(rt, [p1("noisy")])
+    rt.alerts.ingest([p1("noisy")])
     clock.advance(minutes=31)
-    Escalator(rt, web_client(rt.settings)).run_once()
+    make_escalator(rt).run_once()
     with rt.sessions() as s:
         states = {a.dedup_key: (a.status, a.resolved_by) for a in s.scalars(select(Alert))}
     assert states == {"quiet": ("resolved", "opsbot"), "noisy": ("firing", None)}
@@ -134,9 +132,9 @@ def test_quiet_alerts_auto_resolve(make_runtime, fake_slack, clock):
 def test_an_acknowledgement_that_times_out_fires_again_and_renotifies(make_runtime, run_ops, fake_slack, clock):
     clock.now = FIRED
     rt = make_runtime({**CONFIG, "alerts": {**CONFIG["alerts"], "ack_timeout": "30m"}}, fake=fake_slack)
-    ingest(rt, [p1()])
+    rt.alerts.ingest([p1()])
     run_ops(rt, "ack 1", user="U0BOB")
-    escalator = Escalator(rt, web_client(rt.settings))
+    escalator = make_escalator(rt)
     clock.advance(minutes=29)
     assert escalator.run_once() == []
     clock.advance(minutes=2)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.alarms.oncall import Override, next_shift, on_call
+from bot.alerts.oncall import Override, next_shift, on_call
 from bot.config.alerts import Rotation
 
 BERLIN = Rotation(name="primary", members=("U0ALICE", "U0BOB", "U0CAROL"), start=datetime(2026, 3, 16, 9, 0),

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.alarms import overrides
-from bot.alarms.oncall import on_call
+from bot.alerts import overrides
+from bot.alerts.oncall import on_call
 from bot.config import OpsConfig
 from bot.config.alerts import AlertSettings, EscalationPolicy
 from bot.storage.models import Alert, AlertStatus

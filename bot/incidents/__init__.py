@@ -1,7 +1,9 @@
 """Incidents and their timelines: open, acknowledge, resolve, list. Every change appends a timeline event.
 
-Service functions take the session keyword-only and return frozen records, so callers never hold ORM
-objects past the session that loaded them.
+`add_event()` is the one writer of timeline rows: alerts, escalation and operations note what they did to
+an incident through it. Service functions take the session keyword-only and return frozen records, so
+callers never hold ORM objects past the session that loaded them; `Incidents` (on the runtime) wraps each in
+its own transaction for commands. The incident's card is rendered by `bot.incidents.card`.
 """
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import Clock
 from bot.errors import ConflictError, NotFoundError
+from bot.storage.db import session_scope
 from bot.storage.models import Incident, IncidentEvent, IncidentStatus, Severity
 
 SEVERITIES = tuple(s.value for s in Severity)
@@ -40,8 +44,6 @@ class IncidentRecord:
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
-    slack_channel: str | None
-    slack_ts: str | None
     timeline: tuple[TimelineEvent, ...]
 
 
@@ -51,7 +53,6 @@ def _record(row: Incident) -> IncidentRecord:
         opened_at=row.opened_at, opened_by=row.opened_by,
         acknowledged_at=row.acknowledged_at, acknowledged_by=row.acknowledged_by,
         resolved_at=row.resolved_at, resolved_by=row.resolved_by,
-        slack_channel=row.slack_channel, slack_ts=row.slack_ts,
         timeline=tuple(TimelineEvent(e.at, e.kind, e.actor, e.note) for e in row.events),
     )
 
@@ -73,9 +74,9 @@ def open_incident(
         title=title, severity=severity, status=IncidentStatus.OPEN.value, service=service,
         opened_at=at, opened_by=opened_by,
     )
-    row.events.append(IncidentEvent(at=at, kind="opened", actor=opened_by, note=f"{severity}: {title}"))
     session.add(row)
     session.flush()
+    add_event(session=session, incident_id=row.id, at=at, kind="opened", actor=opened_by, note=f"{severity}: {title}")
     return _record(row)
 
 
@@ -90,8 +91,7 @@ def acknowledge(*, session: Session, incident_id: int, user: str, at: datetime) 
         )
     row.status = IncidentStatus.ACKNOWLEDGED.value
     row.acknowledged_at, row.acknowledged_by = at, user
-    row.events.append(IncidentEvent(at=at, kind="acknowledged", actor=user, note=None))
-    session.flush()
+    add_event(session=session, incident_id=row.id, at=at, kind="acknowledged", actor=user)
     return _record(row)
 
 
@@ -104,8 +104,7 @@ def resolve(*, session: Session, incident_id: int, user: str, at: datetime, note
         row.acknowledged_at, row.acknowledged_by = at, user
     row.status = IncidentStatus.RESOLVED.value
     row.resolved_at, row.resolved_by = at, user
-    row.events.append(IncidentEvent(at=at, kind="resolved", actor=user, note=note))
-    session.flush()
+    add_event(session=session, incident_id=row.id, at=at, kind="resolved", actor=user, note=note)
     return _record(row)
 
 
@@ -120,17 +119,48 @@ def list_incidents(*, session: Session, include_resolved: bool, limit: int = 20)
     return [_record(row) for row in session.scalars(stmt)]
 
 
-def attach_message(*, session: Session, incident_id: int, channel: str, ts: str) -> None:
-    """Remember where the incident's live card was posted, so later changes can update it in place."""
-    row = _load(session, incident_id)
-    row.slack_channel, row.slack_ts = channel, ts
+def add_event(*, session: Session, incident_id: int, at: datetime, kind: str, actor: str,
+              note: str | None = None) -> None:
+    """Append one line to an incident's timeline (the only place timeline rows are written)."""
+    row = session.get(Incident, incident_id)
+    if row is None:
+        return
+    row.events.append(IncidentEvent(at=at, kind=kind, actor=actor, note=note))
+    session.flush()
 
 
 def note_for_service(*, session: Session, service: str, kind: str, actor: str, note: str, at: datetime) -> list[int]:
     """Add a timeline event to every unresolved incident of `service`; returns their ids."""
-    rows = session.scalars(select(Incident).where(
+    ids = session.scalars(select(Incident.id).where(
         Incident.service == service, Incident.status != IncidentStatus.RESOLVED.value)).all()
-    for row in rows:
-        row.events.append(IncidentEvent(at=at, kind=kind, actor=actor, note=note))
-    session.flush()
-    return [row.id for row in rows]
+    for incident_id in ids:
+        add_event(session=session, incident_id=incident_id, at=at, kind=kind, actor=actor, note=note)
+    return list(ids)
+
+
+class Incidents:
+    """The incident service for commands: each call is one transaction, at the clock's time."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions, self.clock = sessions, clock
+
+    def open(self, *, title: str, severity: str, opened_by: str, service: str | None = None) -> IncidentRecord:
+        with session_scope(self.sessions) as session:
+            return open_incident(session=session, title=title, severity=severity, opened_by=opened_by,
+                                 at=self.clock(), service=service)
+
+    def acknowledge(self, *, incident_id: int, user: str) -> IncidentRecord:
+        with session_scope(self.sessions) as session:
+            return acknowledge(session=session, incident_id=incident_id, user=user, at=self.clock())
+
+    def resolve(self, *, incident_id: int, user: str, note: str | None = None) -> IncidentRecord:
+        with session_scope(self.sessions) as session:
+            return resolve(session=session, incident_id=incident_id, user=user, at=self.clock(), note=note)
+
+    def get(self, incident_id: int) -> IncidentRecord:
+        with session_scope(self.sessions) as session:
+            return get(session=session, incident_id=incident_id)
+
+    def recent(self, *, include_resolved: bool, limit: int = 20) -> Sequence[IncidentRecord]:
+        with session_scope(self.sessions) as session:
+            return list_incidents(session=session, include_resolved=include_resolved, limit=limit)

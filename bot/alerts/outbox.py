@@ -1,0 +1,184 @@
+"""The outbox: alert cards go to the channel from the database, never straight from a webhook.
+
+Per channel at most one call per `interval_s` (Slack allows about one message a second per channel); a rate
+limit pauses that channel for as long as the transport asks; a row is claimed before it is sent, so two
+replicas never send the same one; pending updates of one alert are one row (see OutboxMessage). Nothing is
+dropped: a failed send is retried by the BACKGROUND policy, a refusal included (the bot may yet be invited).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts import service, storm
+from bot.alerts.card import card, storm_card
+from bot.clock import Clock
+from bot.config.alerts import AlertSettings
+from bot.delivery import BACKGROUND, Board, DeliveryError, RateLimitedError, RetryPolicy
+from bot.storage.db import session_scope
+from bot.storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+CLAIM_FOR = timedelta(seconds=60)
+
+
+class Outbox:
+    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: AlertSettings, board: Board,
+                 batch: int = 100, policy: RetryPolicy = BACKGROUND, interval_s: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.sessions, self.clock, self.settings, self.board = sessions, clock, settings, board
+        self.interval_s = settings.channel_interval.total_seconds() if interval_s is None else interval_s
+        self.batch, self.policy, self.monotonic = batch, policy, monotonic
+        self._paused_until: dict[str, float] = {}          # channel -> monotonic time it may be called again
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """New work was stored: start a pass now instead of at the next idle tick."""
+        self._wake.set()
+
+    def run_once(self) -> int:
+        """Send what is due now (respecting each channel's pace); return how many calls succeeded."""
+        now = self.clock()
+        with session_scope(self.sessions) as session:
+            due = session.execute(
+                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id)
+                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.not_before <= now,
+                       (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+                .order_by(OutboxMessage.id).limit(self.batch)).all()
+            for channel in sorted({channel for _, channel, _ in due}):
+                storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
+        sent = self._send_summaries()
+        for row_id, channel, alert_id in due:
+            if self._paused(channel) or not self._claim(row_id, now):
+                continue
+            sent += self._send(row_id, channel, alert_id)
+        return sent
+
+    def _paused(self, channel: str) -> bool:
+        return self._paused_until.get(channel, 0.0) > self.monotonic()
+
+    def _pace(self, channel: str, wait_s: float | None = None) -> None:
+        self._paused_until[channel] = self.monotonic() + (self.interval_s if wait_s is None else wait_s)
+
+    def _claim(self, row_id: int, now: datetime) -> bool:
+        # Releasing pending_key here lets a change that arrives during the send queue a fresh row.
+        with session_scope(self.sessions) as session:
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.sent_at.is_(None),
+                       (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+                .values(claimed_until=now + CLAIM_FOR, pending_key=None)
+                .execution_options(synchronize_session=False))
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    def _send(self, row_id: int, channel: str, alert_id: int) -> int:
+        with session_scope(self.sessions) as session:
+            alert = service.get(session=session, alert_id=alert_id)
+            if alert.summarized:                       # its change shows in the channel's storm summary
+                storm.mark_dirty(session=session, channel=alert.channel, now=self.clock())
+                self._wake.set()
+                self._mark_sent(session, row_id, note="summarized")
+                return 0
+        try:
+            posted = self.board.show(card(alert, now=self.clock()), channel=channel)
+        except DeliveryError as exc:
+            self._failed(row_id, alert_id, channel, exc)
+            return 0
+        self._pace(channel)
+        with session_scope(self.sessions) as session:
+            if posted:
+                service.mark_notified(session=session, alert_id=alert_id, at=self.clock())
+            self._mark_sent(session, row_id)
+        return 1
+
+    def _mark_sent(self, session: Session, row_id: int, *, note: str | None = None) -> None:
+        values: dict[str, object] = {"sent_at": self.clock(), "claimed_until": None}
+        if note is not None:
+            values["last_error"] = note
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
+                        .execution_options(synchronize_session=False))
+
+    def _send_summaries(self) -> int:
+        with session_scope(self.sessions) as session:
+            channels = storm.dirty_channels(session=session)
+        sent = 0
+        for channel in channels:
+            if self._paused(channel):
+                continue
+            with session_scope(self.sessions) as session:
+                if not storm.claim_dirty(session=session, channel=channel):
+                    continue
+                summary = storm_card(channel, *storm.tally(session=session, channel=channel))
+            try:
+                self.board.show(summary, channel=channel)
+            except DeliveryError as exc:
+                wait = self.policy.delay(exc, 1)
+                self._pace(channel, wait if isinstance(exc, RateLimitedError) else None)
+                with session_scope(self.sessions) as session:
+                    storm.mark_dirty(session=session, channel=channel, now=self.clock())
+                continue
+            self._pace(channel)
+            sent += 1
+        return sent
+
+    def _failed(self, row_id: int, alert_id: int, channel: str, exc: DeliveryError) -> None:
+        if isinstance(exc, RateLimitedError):
+            self._pace(channel, exc.retry_after)
+            log.info("Slack rate-limited %s; pausing it for %.0fs", channel, exc.retry_after)
+        else:
+            log.warning("an alert card for %s could not be delivered: %s", channel, exc)
+        self._retry_later(row_id, alert_id, exc)
+
+    def _retry_later(self, row_id: int, alert_id: int, exc: DeliveryError) -> None:
+        """Put a failed row back in the queue (after the policy's delay), unless a newer row for the alert
+        supersedes it."""
+        now = self.clock()
+        with session_scope(self.sessions) as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error, row.claimed_until = str(exc)[:200], None
+            row.not_before = now + timedelta(seconds=self.policy.delay(exc, row.attempts) or 0.0)
+            if self._newer_exists(session, row_id, alert_id):
+                row.sent_at = now                          # the newer row renders the latest state
+                return
+        try:
+            with session_scope(self.sessions) as session:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                                .values(pending_key=f"alert:{alert_id}").execution_options(synchronize_session=False))
+        except IntegrityError:
+            # A change was queued while we failed: that row carries the latest state; this one is done.
+            with session_scope(self.sessions) as session:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                                .values(sent_at=now).execution_options(synchronize_session=False))
+
+    @staticmethod
+    def _newer_exists(session: Session, row_id: int, alert_id: int) -> bool:
+        return session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.alert_id == alert_id, OutboxMessage.sent_at.is_(None), OutboxMessage.id != row_id)
+        ).first() is not None
+
+    def pending(self) -> int:
+        """Deliveries still to make: unsent rows and storm summaries to re-render."""
+        with session_scope(self.sessions) as session:
+            rows = len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))).all())
+            return rows + len(storm.dirty_channels(session=session))
+
+    def run_forever(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                sent = 0
+            if not sent:
+                self._wake.wait(idle_s)
+                self._wake.clear()

@@ -1,0 +1,66 @@
+"""Destructive operations (rollback, backup, scale): plan → Confirm card → the clicker's role checked → claimed
+once → run on the operation runner under a lease → outcome on the card, in the thread and in the audit log.
+
+`Operations` is what commands call; each method is one transaction and returns the operation's card rendered
+from its new state. `actions` holds the rows, `runner` runs them, `card` renders them.
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import permissions
+from bot.clock import Clock
+from bot.config.access import Permissions
+from bot.config.operations import OperationSettings
+from bot.operations import actions
+from bot.operations.actions import ActionRecord
+from bot.operations.card import card
+from bot.operations.runner import OperationRunner
+from bot.reply import Card
+from bot.storage.db import session_scope
+from integrations.base import Plan
+
+__all__ = ["ActionRecord", "OperationRunner", "Operations"]
+
+
+class Operations:
+    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: OperationSettings,
+                 permissions: Permissions, runner: OperationRunner) -> None:
+        self.sessions, self.clock, self.settings = sessions, clock, settings
+        self.permissions, self.runner = permissions, runner
+
+    def card(self, action: ActionRecord) -> Card:
+        return card(action, now=self.clock(), perms=self.permissions)
+
+    def propose(self, plan: Plan, *, subject: str, requested_by: str, channel_id: str | None) -> ActionRecord:
+        with session_scope(self.sessions) as session:
+            return actions.propose(session=session, plan=plan, subject=subject, requested_by=requested_by,
+                                   channel_id=channel_id, at=self.clock())
+
+    def confirm(self, action_id: str, *, user: str) -> ActionRecord:
+        """Claim the operation for `user` (their role checked under the row's lock) and hand it to the runner.
+        Raises NotAllowedError, ConflictError (already decided, expired) or NotFoundError."""
+
+        def may_confirm(a: ActionRecord) -> None:
+            permissions.check(self.permissions, user, a.kind, doing=f"Confirming this {a.kind}")
+
+        with session_scope(self.sessions) as session:
+            action = actions.claim(session=session, action_id=action_id, user=user, at=self.clock(),
+                                   lease=self.settings.lease, allowed=may_confirm)
+        self.runner.submit(action)
+        return action
+
+    def cancel(self, action_id: str, *, user: str) -> ActionRecord:
+        """The requester may always cancel; anyone else needs the role that may confirm."""
+
+        def may_cancel(a: ActionRecord) -> None:
+            if user != a.requested_by:
+                permissions.check(self.permissions, user, a.kind, doing=f"Cancelling this {a.kind}")
+
+        with session_scope(self.sessions) as session:
+            return actions.cancel(session=session, action_id=action_id, user=user, at=self.clock(),
+                                  allowed=may_cancel)
+
+    def get(self, action_id: str) -> ActionRecord:
+        with session_scope(self.sessions) as session:
+            return actions.get(session=session, action_id=action_id)

@@ -1,0 +1,170 @@
+"""Pending destructive operations as rows: propose a plan, claim it exactly once on confirmation, keep its
+lease while it runs, record how it ended.
+
+"Exactly once" is a row, not a flag: `claim()` is a compare-and-set on `state`, so two clicks, two replicas
+or a Slack retry can never both win. A running operation's replica renews `running_until`; when a lease runs
+out, `interrupt_expired()` marks the operation `interrupted` (compare-and-set again), on any replica.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.errors import ConflictError, NotFoundError
+from bot.storage.models import ActionState, PendingAction
+from integrations.base import PLAN, Plan
+
+CONFIRM_WITHIN = timedelta(minutes=15)
+LIVE = (ActionState.RUNNING.value,)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    id: str
+    kind: str
+    subject: str
+    plan: Plan
+    state: ActionState
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    channel_id: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    running_until: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        return self.state is ActionState.AWAITING and now >= self.expires_at
+
+
+def _record(row: PendingAction) -> ActionRecord:
+    return ActionRecord(
+        id=row.id, kind=row.kind, subject=row.subject, plan=PLAN.validate_json(row.plan), state=ActionState(row.state),
+        requested_by=row.requested_by, requested_at=row.requested_at, expires_at=row.expires_at,
+        channel_id=row.channel_id, decided_by=row.decided_by, decided_at=row.decided_at,
+        finished_at=row.finished_at, outcome=row.outcome, running_until=row.running_until,
+    )
+
+
+def _load(session: Session, action_id: str, *, for_update: bool = False) -> PendingAction:
+    stmt = select(PendingAction).where(PendingAction.id == action_id)
+    row = session.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
+    if row is None:
+        raise NotFoundError(f"There is no pending action `{action_id[:32]}`.")
+    return row
+
+
+def propose(*, session: Session, plan: Plan, subject: str, requested_by: str, channel_id: str | None,
+            at: datetime) -> ActionRecord:
+    row = PendingAction(
+        id=secrets.token_hex(8), kind=plan.kind, subject=subject, plan=PLAN.dump_json(plan).decode(),
+        state=ActionState.AWAITING.value, requested_by=requested_by, requested_at=at,
+        expires_at=at + CONFIRM_WITHIN, channel_id=channel_id,
+    )
+    session.add(row)
+    session.flush()
+    return _record(row)
+
+
+def get(*, session: Session, action_id: str) -> ActionRecord:
+    return _record(_load(session, action_id))
+
+
+def _decide(session: Session, action_id: str, *, user: str, at: datetime, to: ActionState,
+            allowed: Callable[[ActionRecord], None], running_until: datetime | None = None) -> ActionRecord:
+    """Move an awaiting, unexpired action to `to`, once; `allowed` raises to refuse (the row stays locked
+    meanwhile, so the check and the change are one decision)."""
+    row = _load(session, action_id, for_update=True)
+    allowed(_record(row))
+    result = session.execute(
+        update(PendingAction)
+        .where(PendingAction.id == action_id, PendingAction.state == ActionState.AWAITING.value,
+               PendingAction.expires_at > at)
+        .values(state=to.value, decided_by=user, decided_at=at, running_until=running_until)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(row)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return _record(row)
+    raise ConflictError(_why_not(_record(row), at))
+
+
+def claim(*, session: Session, action_id: str, user: str, at: datetime, lease: timedelta,
+          allowed: Callable[[ActionRecord], None]) -> ActionRecord:
+    """Move the action to `running` for `user` under a lease; ConflictError says who got there first (or that
+    it expired); whatever `allowed` raises (NotAllowedError) refuses it unchanged."""
+    return _decide(session, action_id, user=user, at=at, to=ActionState.RUNNING, allowed=allowed,
+                   running_until=at + lease)
+
+
+def cancel(*, session: Session, action_id: str, user: str, at: datetime,
+           allowed: Callable[[ActionRecord], None]) -> ActionRecord:
+    return _decide(session, action_id, user=user, at=at, to=ActionState.CANCELLED, allowed=allowed)
+
+
+def _why_not(action: ActionRecord, now: datetime) -> str:
+    if action.expired(now):
+        return (f"This {action.kind} request expired at {action.expires_at:%H:%M} UTC without confirmation; "
+                f"nothing was changed. Ask again with `/ops {action.kind} {action.subject}`.")
+    who = f"<@{action.decided_by}>" if action.decided_by else "someone"
+    verb = {ActionState.RUNNING: "already confirmed and running", ActionState.SUCCEEDED: "already done",
+            ActionState.FAILED: "already run (it failed)", ActionState.CANCELLED: "cancelled",
+            ActionState.INTERRUPTED: "already run, and interrupted"}.get(action.state, action.state.value)
+    return f"This {action.kind} was {verb} — decided by {who}. Nothing more was done."
+
+
+def finish(*, session: Session, action_id: str, ok: bool, summary: str, at: datetime) -> ActionRecord:
+    """Record how a running operation ended. One marked interrupted meanwhile (its lease ran out while this
+    replica could not renew it) gets its real outcome after all."""
+    row = _load(session, action_id, for_update=True)
+    row.state = (ActionState.SUCCEEDED if ok else ActionState.FAILED).value
+    row.finished_at, row.outcome, row.running_until = at, summary, None
+    session.flush()
+    return _record(row)
+
+
+def renew(*, session: Session, action_ids: Collection[str], until: datetime) -> int:
+    """Extend the lease of running operations this replica is running; how many still ran."""
+    if not action_ids:
+        return 0
+    result = session.execute(
+        update(PendingAction).where(PendingAction.id.in_(list(action_ids)), PendingAction.state.in_(LIVE))
+        .values(running_until=until).execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def interrupt_expired(*, session: Session, now: datetime, summary: Callable[[ActionRecord], str],
+                      exclude: Collection[str] = (), only: Collection[str] | None = None,
+                      ignore_lease: bool = False) -> list[ActionRecord]:
+    """Mark running operations whose lease ran out (any, with `ignore_lease`) `interrupted`, once each: whoever
+    gets there first. `exclude` skips operations this replica is running; `only` limits it to those ids."""
+    stmt = select(PendingAction.id).where(PendingAction.state.in_(LIVE))
+    if not ignore_lease:
+        stmt = stmt.where((PendingAction.running_until.is_(None)) | (PendingAction.running_until < now))
+    if only is not None:
+        stmt = stmt.where(PendingAction.id.in_(list(only)))
+    done = []
+    for action_id in session.scalars(stmt).all():
+        if action_id in exclude:
+            continue
+        row = _load(session, action_id, for_update=True)
+        lease_left = row.running_until is not None and row.running_until >= now
+        if row.state not in LIVE or (lease_left and not ignore_lease):
+            continue
+        row.state, row.finished_at, row.running_until = ActionState.INTERRUPTED.value, now, None
+        row.outcome = summary(_record(row))
+        session.flush()
+        done.append(_record(row))
+    return done
+
+
+def pending(*, session: Session) -> list[ActionRecord]:
+    stmt = select(PendingAction).where(PendingAction.state == ActionState.AWAITING.value)
+    return [_record(r) for r in session.scalars(stmt.order_by(PendingAction.requested_at))]

@@ -1,0 +1,74 @@
+"""A destructive operation's card, rendered from its record: what will change, who may confirm, where it stands."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot import permissions
+from bot.config.access import Permissions
+from bot.operations.actions import ActionRecord
+from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Context, Reply, Section, Style, escape
+from bot.storage.models import ActionState
+from integrations.base import Plan
+
+VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale"}
+NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling"}
+
+
+def confirmers(perms: Permissions, kind: str) -> str:
+    """Who may confirm an operation of `kind`, as its card says it."""
+    roles = permissions.allowed_roles(perms, kind)
+    return "anyone in the channel" if roles is None else "admins or " + " / ".join(f"`{r}`" for r in roles)
+
+
+def ref(action_id: str) -> CardRef:
+    return CardRef(CardKind.ACTION, action_id)
+
+
+def change_lines(plan: Plan) -> tuple[str, ...]:
+    return (f"*Target*\n{escape(plan.target)}", f"*Change*\n{escape(plan.current)}  →  {escape(plan.desired)}")
+
+
+def dry_run(plan: Plan, *, subject: str) -> Reply:
+    head = f":mag: *Dry run: {VERB[plan.kind].lower()} {escape(subject)}* — nothing was changed."
+    return Reply(text=f"Dry run: {plan.kind} {subject}: {plan.current} -> {plan.desired}",
+                 blocks=(Section(head, fields=change_lines(plan)),
+                         Context("Run it without `--dry-run` to get Confirm/Cancel buttons.")))
+
+
+def render(a: ActionRecord, *, now: datetime, perms: Permissions) -> Reply:
+    subject, plan, fields = escape(a.subject), a.plan, change_lines(a.plan)
+    if a.state is ActionState.AWAITING and not a.expired(now):
+        head = f":warning: *{VERB[a.kind]} {subject}?* Requested by <@{a.requested_by}>."
+        return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan.current} -> {plan.desired}", ephemeral=False,
+                     card=ref(a.id), blocks=(
+            Section(head, fields=fields),
+            Actions((Button(f"Confirm {a.kind}", ActionId.CONFIRM, a.id, Style.DANGER),
+                     Button("Cancel", ActionId.CANCEL, a.id))),
+            Context(f"Only {confirmers(perms, a.kind)} may confirm · expires {a.expires_at:%H:%M} UTC"
+                    f" · `/ops confirm {a.id}`"),
+        ))
+    line = {
+        ActionState.AWAITING: f":hourglass: *{NOUN[a.kind]} of {subject} expired* unconfirmed; nothing was changed.",
+        ActionState.RUNNING: f":hourglass_flowing_sand: *{NOUN[a.kind]} of {subject} running* — confirmed by"
+                             f" <@{a.decided_by}>. Progress in the thread.",
+        ActionState.SUCCEEDED: f":white_check_mark: *{NOUN[a.kind]} of {subject} done*: {escape(a.outcome or '')}",
+        ActionState.FAILED: f":x: *{NOUN[a.kind]} of {subject} failed*: {escape(a.outcome or '')}",
+        ActionState.CANCELLED: f":no_entry_sign: *{NOUN[a.kind]} of {subject} cancelled* by <@{a.decided_by}>;"
+                               " nothing was changed.",
+        ActionState.INTERRUPTED: f":warning: *{NOUN[a.kind]} of {subject} interrupted* — the outcome is unknown; "
+                                 f"check {escape(plan.target)}. {escape(a.outcome or '')}",
+    }[a.state]
+    who = f"Requested by <@{a.requested_by}>" + (f" · confirmed by <@{a.decided_by}>"
+                                                 if a.decided_by and a.state is not ActionState.CANCELLED else "")
+    return Reply(text=line, blocks=(Section(line, fields=fields), Context(who)), ephemeral=False, card=ref(a.id))
+
+
+def card(a: ActionRecord, *, now: datetime, perms: Permissions) -> Card:
+    return Card(ref(a.id), render(a, now=now, perms=perms))
+
+
+HOW = {
+    "rollback": "add `kubernetes:`, `lambda:`, `beanstalk:` or `cloudformation:` to the service",
+    "backup": "add `rds:` or `kubernetes_cronjob:` to the database",
+    "scale": "add `kubernetes:` to the service",
+}

@@ -1,0 +1,99 @@
+"""The Slack side of the Board: posts messages and cards, remembers where each card was posted (`slack_cards`,
+owned by this layer), and redraws cards in place.
+
+A card's location never changes once posted, so locations are cached per process: a redraw or a thread reply
+for a card this replica has seen costs no database round trip.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from slack_sdk import WebClient
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.delivery import RefusedError
+from bot.reply import Card, CardRef, Reply
+from bot.slack.blocks import to_message
+from bot.slack.client import translated
+from bot.storage.db import session_scope
+from bot.storage.models import SlackCard
+
+Location = tuple[str, str]       # (channel id, message ts)
+CACHE = 10_000
+
+
+class SlackBoard:
+    def __init__(self, client: WebClient, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.client, self.sessions, self.clock = client, sessions, clock
+        self._where: OrderedDict[CardRef, Location] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- where cards are ------------------------------------------------------------------------------
+    def location(self, ref: CardRef) -> Location | None:
+        with self._lock:
+            if ref in self._where:
+                self._where.move_to_end(ref)
+                return self._where[ref]
+        with session_scope(self.sessions) as session:
+            row = session.execute(select(SlackCard.channel, SlackCard.ts).where(
+                SlackCard.kind == ref.kind.value, SlackCard.key == ref.key)).first()
+        if row is None:
+            return None
+        self.remember(ref, (str(row.channel), str(row.ts)))
+        return str(row.channel), str(row.ts)
+
+    def remember(self, ref: CardRef, where: Location) -> None:
+        """Cache where a card is (the Slack edge learns it from a click's payload for free)."""
+        with self._lock:
+            self._where[ref] = where
+            self._where.move_to_end(ref)
+            while len(self._where) > CACHE:
+                self._where.popitem(last=False)
+
+    def _store(self, ref: CardRef, where: Location) -> None:
+        with session_scope(self.sessions) as session:
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            session.execute(insert(SlackCard).values(kind=ref.kind.value, key=ref.key[:64], channel=where[0],
+                                                     ts=where[1], posted_at=self.clock())
+                            .on_conflict_do_nothing(index_elements=["kind", "key"]))
+        self.remember(ref, where)
+
+    # --- the Board ------------------------------------------------------------------------------------
+    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
+        where = self.location(thread) if thread is not None else None
+        target, thread_ts = (where[0], where[1]) if where else (channel, None)
+        if not target:
+            raise RefusedError("a message with no channel to go to", code="channel_not_found")
+        with translated(f"a message to {target}"):
+            self.client.chat_postMessage(channel=target, thread_ts=thread_ts, **to_message(reply))
+
+    def show(self, card: Card, *, channel: str) -> bool:
+        where = self.location(card.ref)
+        if where is not None:
+            self.update_at(where, card.reply, what=f"the {card.ref.kind.value} card")
+            return False
+        with translated(f"the {card.ref.kind.value} card in {channel}"):
+            posted = self.client.chat_postMessage(channel=channel, **to_message(card.reply))
+        self._store(card.ref, (str(posted["channel"]), str(posted["ts"])))
+        return True
+
+    def redraw(self, card: Card) -> bool:
+        where = self.location(card.ref)
+        if where is None:
+            return False
+        self.update_at(where, card.reply, what=f"the {card.ref.kind.value} card")
+        return True
+
+    def direct(self, user: str, reply: Reply) -> None:
+        with translated(f"a direct message to {user}"):
+            self.client.chat_postMessage(channel=user, **to_message(reply))
+
+    # --- Slack only -----------------------------------------------------------------------------------
+    def update_at(self, where: Location, reply: Reply, *, what: str = "a message") -> None:
+        with translated(what):
+            self.client.chat_update(channel=where[0], ts=where[1], **to_message(reply))
