@@ -3,7 +3,7 @@ import json
 
 import pytest
 from slack_bolt import BoltRequest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.slack.bolt import build_bolt_app
 from bot.storage.models import AuditEntry, PendingAction
@@ -106,3 +106,31 @@ def test_cancel_button_updates_the_card(bot, fake_slack):
     update = fake_slack.wait_for(lambda c: c.name == "chat.update" and "cancelled" in json.dumps(c.body["blocks"]))
     assert update[0].body["ts"] == "1700000000.000001"
     assert _state(rt) == "cancelled" and backend.applied == []
+
+
+def test_a_confirm_click_takes_at_most_four_transactions(bot, fake_slack):
+    """From the signed click to the card showing the outcome: the delivery key, the claim (role check and
+    compare-and-set under one row lock), the click's audit row, and the outcome with its own audit row."""
+    rt, backend, send, propose = bot
+    value = propose()
+    statements: list[list[str]] = []
+
+    def began(conn):
+        statements.append([])
+
+    def executed(conn, cursor, statement, *args):
+        if statements:
+            statements[-1].append(" ".join(statement.split())[:60])
+
+    event.listen(rt.engine, "begin", began)
+    event.listen(rt.engine, "before_cursor_execute", executed)
+    try:
+        _click(send, fake_slack, "ops.confirm", value, "U0ALICE", "count")
+        wait_until(lambda: [c for c in fake_slack.named("chat.update") if "done*" in json.dumps(c.body["blocks"])],
+                   what="the card to show the outcome")
+        assert rt.operations.runner.idle(timeout=10)
+    finally:
+        event.remove(rt.engine, "begin", began)
+        event.remove(rt.engine, "before_cursor_execute", executed)
+    assert len(statements) <= 4, statements
+    assert len(backend.applied) == 1 and _state(rt) == "succeeded"

@@ -1,4 +1,5 @@
-"""`opsbot serve` as a real subprocess on a loopback port, configured only through its environment."""
+"""`opsbot serve` (or `opsbot socket`) as a real subprocess on a loopback port, configured only through its
+environment."""
 from __future__ import annotations
 
 import os
@@ -33,9 +34,9 @@ class BotProcess:
             self.log.append(line)
 
     def stop(self) -> str:
-        """Stop the bot and return everything it logged."""
+        """Stop the bot (SIGTERM, as `docker stop` does) and return everything it logged."""
         self.proc.terminate()
-        self.proc.wait(10)
+        self.proc.wait(15)
         self._reader.join(5)
         return "".join(self.log)
 
@@ -51,39 +52,51 @@ def run_opsbot(*args: str, env: dict[str, str], stdin: str | None = None,
                           env=full_env, timeout=timeout, cwd=ROOT)
 
 
+def bot_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without anything of opsbot's, Slack's or a proxy's."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "OPSBOT_", "DATABASE_")) and "proxy" not in k.lower()}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update({"PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def launch(args: list[str], env: dict[str, str], *, cwd: Path = ROOT) -> BotProcess:
+    """Start `python -m bot ARGS` and wait until it says where it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    assert proc.stderr is not None
+    early: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        early.append(line)
+        if not line and proc.poll() is not None:
+            raise AssertionError(f"opsbot {args[0]} exited with {proc.returncode}: {''.join(early)[-3000:]}")
+        match = re.search(r"listening on (http://[^\s/]+)", line)
+        if match:
+            bot = BotProcess(proc, match.group(1))
+            bot.log[:0] = early                   # what it logged while starting
+            return bot
+    proc.kill()
+    raise AssertionError(f"opsbot {args[0]} did not report its port within 30s: {''.join(early)[-3000:]}")
+
+
 @pytest.fixture
 def start_bot(tmp_path: Path, fake_slack, db_url: str) -> Iterator[Callable[..., BotProcess]]:
-    procs: list[subprocess.Popen[str]] = []
+    procs: list[BotProcess] = []
 
-    def start(config: dict | None = None, **env_overrides: str) -> BotProcess:
+    def start(config: dict | None = None, *, command: str = "serve", **env_overrides: str) -> BotProcess:
         config_path = tmp_path / "ops.yaml"
         config_path.write_text(yaml.safe_dump(config or {"services": []}))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_", "DATABASE_"))}
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        env.update(slack_env(fake_slack, db_url))
-        env.update({"OPSBOT_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1", **env_overrides})
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", "0"], env=env, cwd=ROOT,
-                                stderr=subprocess.PIPE, text=True)
-        procs.append(proc)
-        deadline = time.monotonic() + 30
-        assert proc.stderr is not None
-        early: list[str] = []
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            early.append(line)
-            if not line and proc.poll() is not None:
-                raise AssertionError(f"opsbot serve exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
-            match = re.search(r"listening on (http://\S+?)/slack/events", line)
-            if match:
-                bot = BotProcess(proc, match.group(1))
-                bot.log[:0] = early                   # what it logged while starting
-                return bot
-        raise AssertionError("opsbot serve did not report its port within 30s")
+        env = bot_env(**{**slack_env(fake_slack, db_url), "OPSBOT_CONFIG": str(config_path), **env_overrides})
+        bot = launch([command, "--port", "0"], env)
+        procs.append(bot)
+        return bot
 
     yield start
-    for proc in procs:
-        proc.terminate()
+    for bot in procs:
+        bot.proc.terminate()
         try:
-            proc.wait(10)
+            bot.proc.wait(15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            bot.proc.kill()
