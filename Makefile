@@ -26,10 +26,15 @@ demo: $(BIN)/opsbot  ## run the bot in a terminal on examples/demo.yaml (SQLite,
 test: $(VENV)/.dev  ## install dev dependencies and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev  ## ruff + mypy --strict (installs the lint extra)
+$(VENV)/.lint: $(VENV)/.dev
 	@$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[lint]' 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	@$(BIN)/python -c "import mypy, importlinter" || { echo "lint install failed" >&2; exit 1; }
+	@touch $@
+
+lint: $(VENV)/.lint  ## ruff, mypy --strict and the import-linter layer contracts (installs the lint extra)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(BIN)/opsbot  ## print the speed figures (bench/)
 	$(BIN)/python bench/status_fanout.py

@@ -9,10 +9,11 @@ SIGINT), and joins them. The CLI only chooses the transport: HTTP (`opsbot serve
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.alerts.outbox import Outbox
+    from bot.console import Console
     from bot.http import WsgiApp
     from bot.slack.board import SlackBoard
 
@@ -116,7 +118,7 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     from bot.alerts.receive import Receivers
     from bot.http import make_wsgi_app
     from bot.slack.board import SlackBoard
-    from bot.slack.bolt import build_bolt_app, wsgi_handler
+    from bot.slack.bolt import SLACK_PATH, build_bolt_app, wsgi_handler
     from bot.slack.client import web_client
     from bot.slack.middleware import prune_forever
 
@@ -132,7 +134,7 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
     escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, board=board)
     http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
-                         slack=None if socket_mode else wsgi_handler(bolt))
+                         slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt)))
     workers: list[tuple[str, Worker]] = [
         ("outbox", outbox.run_forever), ("escalator", escalator.run_forever),
         ("operations", rt.operations.runner.run_forever), ("deliveries", lambda stop: prune_forever(rt, stop)),
@@ -152,3 +154,13 @@ def _scheduler(rt: Runtime) -> Worker | None:
         log.info("scheduler: %s", "disabled (scheduler.enabled: false)" if scheduled else "nothing scheduled")
         return None
     return ScheduleRunner(rt).run_forever
+
+
+def build_console(settings: Settings, config: OpsConfig, *, user_id: str, out: TextIO | None = None,
+                  clock: Clock = utcnow, integrations: Integrations | None = None) -> Console:
+    """The console transport: the same runtime and commands, printed to a terminal."""
+    from bot.console import Console, ConsoleBoard
+
+    board = ConsoleBoard(out or sys.stdout)
+    rt = build_runtime(settings, config, board=lambda sessions, clock: board, clock=clock, integrations=integrations)
+    return Console(rt, board, user_id=user_id)

@@ -143,9 +143,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database at head ({_safe_url(settings.database_url)})")
         return 0
     if args.cmd == "console":
-        from bot.console import run_console
+        from bot.app import build_console
 
-        run_console(settings, _config(settings, args.config), user_id=args.user)
+        build_console(settings, _config(settings, args.config), user_id=args.user).run(
+            sys.stdin, prompt=sys.stdin.isatty())
         return 0
     return _slack(args, settings)
 

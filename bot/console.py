@@ -5,16 +5,13 @@ Block Kit becomes plain text; buttons become numbered choices (type the number t
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
 import commands
-from bot.config import OpsConfig
 from bot.reply import Actions, Button, Card, CardRef, Context, Divider, Header, Reply, Section
 from bot.runtime import Runtime
-from bot.settings import Settings
 from commands.base import CommandContext
 
 OPERATION_WAIT_S = 600.0     # the longest a console waits for a confirmed operation before prompting again
@@ -150,19 +147,6 @@ class Console:
         for line in _prompted(lines, prompt, self.board.out):
             if not self.handle_line(line):
                 break
-
-
-def build_console(settings: Settings, config: OpsConfig, *, user_id: str, out: TextIO = sys.stdout,
-                  **runtime: Any) -> Console:
-    from bot.app import build_runtime
-
-    board = ConsoleBoard(out)
-    rt = build_runtime(settings, config, board=lambda sessions, clock: board, **runtime)
-    return Console(rt, board, user_id=user_id)
-
-
-def run_console(settings: Settings, config: OpsConfig, *, user_id: str) -> None:
-    build_console(settings, config, user_id=user_id).run(sys.stdin, prompt=sys.stdin.isatty())
 
 
 def _prompted(lines: Iterable[str], prompt: bool, out: TextIO) -> Iterable[str]:

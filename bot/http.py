@@ -21,7 +21,6 @@ from bot.alerts.receive import KINDS, MAX_BODY, Receivers
 from bot.storage.db import ping
 
 log = logging.getLogger(__name__)
-SLACK_PATH = "/slack/events"
 HTTP_THREADS = 16
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -46,13 +45,16 @@ def _alerts(receivers: Receivers, environ: dict[str, Any], start_response: Start
     return _json(start_response, f"{status} {HTTPStatus(status).phrase}", payload)
 
 
-def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: WsgiApp | None = None) -> WsgiApp:
+def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: tuple[str, WsgiApp] | None = None) -> WsgiApp:
+    """The router; `slack` is (path, Bolt's WSGI handler) over HTTP, None in Socket Mode."""
+    slack_path, slack_app = slack if slack is not None else ("", None)
+
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-        if path == SLACK_PATH and slack is not None:
+        if slack_app is not None and path == slack_path:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
-            return slack(environ, start_response)
+            return slack_app(environ, start_response)
         if path.startswith("/alerts/"):
             return _alerts(receivers, environ, start_response)
         if path == "/healthz":

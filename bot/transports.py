@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from bot.app import Bot
-from bot.http import SLACK_PATH, HttpServer
+from bot.http import HttpServer
+from bot.slack.bolt import SLACK_PATH
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo
 from bot.cron import cron_trigger
 from bot.errors import ConflictError, NotFoundError, UsageError
 from bot.reply import Reply, Section, code, escape
-from bot.storage.models import CheckResult
 from commands.base import CommandContext, Subcommand
 from schedules import cards, checklists
-from schedules.checklists import run_checklist
+from schedules.checklists import CheckResult, run_checklist
 
 USAGE = {"run": "/ops checklist run <name>", "list": "/ops checklist list", "history": "/ops checklist history <name>"}
 

@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import humanize
 from bot.config import OpsConfig
 from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Context, Reply, Section, escape, truncate
-from bot.storage.models import CheckResult
-from schedules.checklists import RunRecord
+from schedules.checklists import CheckResult, RunRecord
 
 ICON: dict[str, str] = {CheckResult.OK: ":white_check_mark:", CheckResult.WARN: ":large_yellow_circle:",
         CheckResult.FAIL: ":red_circle:", CheckResult.TODO: ":ballot_box:", CheckResult.DONE: ":ballot_box_with_check:",

@@ -2,6 +2,7 @@
 to-dos, the whole run and each item stored. A scheduled slot runs once (unique (checklist, scheduled_for))."""
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,11 +15,33 @@ from bot.config.checklists import BackupAgeCheck, Check, ManualCheck, NodesCheck
 from bot.errors import ConflictError, NotFoundError, new_ref
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
-from bot.storage.models import ChecklistItem, ChecklistRun, CheckResult, ReportResult, ReportRun
+from bot.storage.models import ChecklistItem, ChecklistRun, ReportRun
 from integrations.base import NODES, Health, StatusSource, check_key
 from integrations.status import ServiceState, check_services
 
 log = logging.getLogger(__name__)
+
+
+class CheckResult(enum.StrEnum):
+    """A checklist run's or item's result."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    TODO = "todo"                # a manual step not done yet
+    DONE = "done"                # a manual step someone did
+    ERROR = "error"              # the run itself broke, or was interrupted
+    RUNNING = "running"
+    SKIPPED = "skipped"          # a scheduled slot missed beyond the grace time
+
+
+class ReportResult(enum.StrEnum):
+    RUNNING = "running"
+    POSTED = "posted"
+    FAILED = "failed"            # rendered but Slack refused it, or it could not be rendered
+    SKIPPED = "skipped"
+
+
 VERDICT = {Health.OK: CheckResult.OK, Health.DEGRADED: CheckResult.WARN, Health.UNKNOWN: CheckResult.WARN,
            Health.DOWN: CheckResult.FAIL}
 MAX_DETAILS = 4000

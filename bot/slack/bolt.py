@@ -1,15 +1,17 @@
 """The Bolt app: the Web API client, the delivery dedupe middleware, and the listeners."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from slack_bolt import App
 
-from bot.http import SLACK_PATH, WsgiApp
 from bot.runtime import Runtime
 from bot.slack import listeners, middleware
 from bot.slack.board import SlackBoard
 
+SLACK_PATH = "/slack/events"
 LISTENER_THREADS = 16   # Bolt's default is 5; listeners only ack and hand off, but keep headroom
 WORK_THREADS = 16       # commands run here after the ack
 
@@ -35,9 +37,8 @@ def build_bolt_app(rt: Runtime, board: SlackBoard, *, work_pool: ThreadPoolExecu
     return app
 
 
-def wsgi_handler(app: App) -> WsgiApp:
+def wsgi_handler(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """POST /slack/events for the HTTP transport: Bolt verifies the signature and dispatches."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-    handler: WsgiApp = SlackRequestHandler(app, path=SLACK_PATH)
-    return handler
+    return SlackRequestHandler(app, path=SLACK_PATH)

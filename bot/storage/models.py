@@ -200,19 +200,6 @@ class StormSummary(Base):
     updated_at: Mapped[datetime]
 
 
-class CheckResult(enum.StrEnum):
-    """A checklist run's or item's result."""
-
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-    TODO = "todo"                # a manual step not done yet
-    DONE = "done"                # a manual step someone did
-    ERROR = "error"              # the run itself broke, or was interrupted
-    RUNNING = "running"
-    SKIPPED = "skipped"          # a scheduled slot missed beyond the grace time
-
-
 class ChecklistRun(Base):
     """One run of a checklist. A scheduled run is unique per (checklist, scheduled_for): a second replica or
     a restart that tries the same slot gets an IntegrityError and does nothing."""
@@ -261,13 +248,6 @@ class ReportRun(Base):
     result: Mapped[str] = mapped_column(String(8))               # running | posted | failed | skipped
     summary: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[datetime | None]
-
-
-class ReportResult(enum.StrEnum):
-    RUNNING = "running"
-    POSTED = "posted"
-    FAILED = "failed"            # rendered but Slack refused it, or it could not be rendered
-    SKIPPED = "skipped"
 
 
 class OncallOverride(Base):

@@ -7,7 +7,6 @@
 import json
 import time
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from tests.fakes.kube import kube, kubeconfig  # noqa: F401  (fixture)
