@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import humanize
 from bot.config.services import HealthCheckConfig
 from integrations.base import Finding, Health
+
+if TYPE_CHECKING:
+    import httpx
 
 OK_WORDS = {"ok", "healthy", "up", "pass", "passing", "green", "connected", "available", "running", "true"}
 DEGRADED_WORDS = {"degraded", "warn", "warning", "yellow", "partial", "slow"}
@@ -19,16 +21,28 @@ EXPLAIN_KEYS = ("reason", "message", "error", "detail")
 USER_AGENT = "opsbot-health/0.1"
 
 
-def make_client() -> httpx.Client:
-    """One pooled client for every health check; each request carries its own timeout."""
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    return httpx.Client(limits=limits, follow_redirects=True, headers={"User-Agent": USER_AGENT})
+class SharedClient:
+    """One pooled httpx client for every health check, made on the first check (httpx is imported then: a
+    bot that has not checked anything yet does not carry it). Each request carries its own timeout."""
+
+    def __init__(self) -> None:
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+                self._client = httpx.Client(limits=limits, follow_redirects=True, headers={"User-Agent": USER_AGENT})
+            return self._client
 
 
 class HttpHealth:
     """A service's `health:` URL, judged by status code and, when the body is JSON, by what it says."""
 
-    def __init__(self, cfg: HealthCheckConfig, client: httpx.Client) -> None:
+    def __init__(self, cfg: HealthCheckConfig, client: SharedClient) -> None:
         self._cfg = cfg
         self._client = client
         self._url = str(cfg.url)
@@ -38,11 +52,13 @@ class HttpHealth:
         return self._cfg.timeout.total_seconds()
 
     def check(self) -> Sequence[Finding]:
+        import httpx
+
         subject = f"GET {self._url}"
         timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 2.0))
         started = time.monotonic()
         try:
-            response = self._client.get(self._url, timeout=timeout)
+            response = self._client.get().get(self._url, timeout=timeout)
         except httpx.TimeoutException:
             return [Finding("http", subject, Health.DOWN, f"no answer within {humanize(self._cfg.timeout)}")]
         except httpx.ConnectError as exc:

@@ -12,8 +12,6 @@ import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from cryptography import x509
-
 from bot.clock import Clock
 from bot.config.checklists import TlsExpiryCheck
 from integrations.base import AdapterError, Finding, Health, UnreachableError
@@ -98,6 +96,8 @@ class TlsCertificate:
 
 
 def _not_after_of(der: bytes) -> datetime:
+    from cryptography import x509  # on first use: ~8 MB a bot without TLS checks does not need
+
     return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 

@@ -1,5 +1,6 @@
-"""Only what the config names is loaded: a bot without AWS or Kubernetes never imports boto3 or the
-kubernetes client (each costs tens of MB of resident memory; bench/idle_rss.py measures it)."""
+"""Only what is used is loaded: building the bot imports neither boto3 nor the kubernetes client (each costs
+tens of MB of resident memory; bench/idle_rss.py measures it); the first question to AWS or Kubernetes
+imports that SDK only; a config that names neither never loads them."""
 from __future__ import annotations
 
 import json
@@ -17,32 +18,44 @@ from pathlib import Path
 from bot.app import build_runtime
 from bot.config import load_config
 from bot.settings import Settings
+from integrations.status import check_services
 from tests.fakes.board import RecordingBoard
+
+def loaded():
+    return sorted({m.split(".")[0] for m in sys.modules} & {"boto3", "botocore", "kubernetes", "alembic"})
+
 rt = build_runtime(Settings.from_env({"DATABASE_URL": sys.argv[2]}), load_config(Path(sys.argv[1])),
                    board=lambda sessions, clock: RecordingBoard())
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+built = loaded()
+check_services(rt.integrations.status_sources)
+print(json.dumps({"built": built, "asked": loaded()}))
 """
+CLOSED = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+          "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent", "PATH": "/usr/bin:/bin"}
 
 
-def loaded(tmp_path: Path, config: dict[str, object]) -> set[str]:
+def modules(tmp_path: Path, config: dict[str, object]) -> dict[str, list[str]]:
     path = tmp_path / "ops.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path), f"sqlite:///{tmp_path / 'lazy.db'}"],
+    db = tmp_path / "lazy.db"
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env={"DATABASE_URL": f"sqlite:///{db}", **CLOSED},
+                   cwd=ROOT, check=True, capture_output=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", PROBE, str(path), f"sqlite:///{db}"], env=CLOSED,
                          capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
-    return set(json.loads(out.stdout))
+    result: dict[str, list[str]] = json.loads(out.stdout)
+    return result
 
 
-def test_the_demo_config_loads_no_cloud_sdk(tmp_path):
+def test_the_demo_config_loads_no_cloud_sdk_and_no_migration_tool(tmp_path):
     demo = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text())
-    assert not loaded(tmp_path, demo) & {"boto3", "botocore", "kubernetes"}
+    assert modules(tmp_path, demo) == {"built": [], "asked": []}       # alembic too: the database is at head
 
 
-@pytest.mark.parametrize(("config", "wanted", "unwanted"), [
-    ({"integrations": {"aws": {"region": "us-east-1"}},
-      "services": [{"name": "fn", "lambda": {"function": "f"}}]}, "boto3", "kubernetes"),
+@pytest.mark.parametrize(("config", "asked"), [
+    ({"integrations": {"aws": {"region": "us-east-1", "connect_timeout": "100ms", "read_timeout": "100ms"}},
+      "services": [{"name": "fn", "lambda": {"function": "f"}}]}, ["boto3", "botocore"]),
     ({"integrations": {"kubernetes": {"kubeconfig": "/nonexistent"}},
-      "services": [{"name": "web", "kubernetes": {"deployment": "web"}}]}, "kubernetes", "boto3"),
+      "services": [{"name": "web", "kubernetes": {"deployment": "web"}}]}, ["kubernetes"]),
 ])
-def test_an_sdk_is_loaded_only_when_the_config_names_it(tmp_path, config, wanted, unwanted):
-    modules = loaded(tmp_path, config)
-    assert wanted in modules and unwanted not in modules
+def test_an_sdk_is_loaded_on_its_first_use_only(tmp_path, config, asked):
+    assert modules(tmp_path, config) == {"built": [], "asked": asked}

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +20,7 @@ from bot.alerts.escalation import first_due
 from bot.alerts.model import AlertEvent
 from bot.clock import Clock
 from bot.config import OpsConfig
-from bot.storage.db import session_scope
+from bot.storage.db import insert_ignoring_duplicates, session_scope
 from bot.storage.models import Alert, AlertReceipt, AlertStatus, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -167,7 +165,6 @@ def enqueue(session: Session, alert: Alert, now: datetime) -> None:
 def _enqueue_ids(session: Session, alert_id: int, channel: str, now: datetime) -> None:
     # INSERT … ON CONFLICT DO NOTHING: a concurrent delivery queuing the same alert waits and skips
     # instead of failing the whole batch on the unique pending_key.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(OutboxMessage).values(
-        alert_id=alert_id, channel=channel, pending_key=f"alert:{alert_id}", created_at=now, not_before=now,
-        attempts=0).on_conflict_do_nothing(index_elements=["pending_key"]))
+    insert_ignoring_duplicates(session, OutboxMessage, {
+        "alert_id": alert_id, "channel": channel, "pending_key": f"alert:{alert_id}", "created_at": now,
+        "not_before": now, "attempts": 0}, key=["pending_key"])

@@ -10,7 +10,6 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.alerts import alertmanager, sns, webhook
@@ -65,6 +64,8 @@ class Receivers:
         return message.events
 
     def _confirm(self, url: str) -> None:
+        import httpx  # only for SNS subscriptions: most bots never confirm one
+
         try:
             httpx.get(url, timeout=5.0).raise_for_status()
         except httpx.HTTPError as exc:

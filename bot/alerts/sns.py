@@ -13,30 +13,39 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import httpx
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bot.alerts.model import AlertEvent, BadPayloadError, mapping, text
 from bot.config.alerts import SnsSettings
 from bot.config.services import Service
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography and httpx are imported when the first SNS message arrives: a bot that never receives one
+# does not carry them (about 10 MB of memory).
+
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
-HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+HASHES = {"1": "SHA1", "2": "SHA256"}       # SignatureVersion -> cryptography.hazmat.primitives.hashes class
 CLOUDWATCH_STATE = {"ALARM": "firing", "INSUFFICIENT_DATA": "firing", "OK": "resolved"}
 SEVERITY_TAG = re.compile(r"\b(P[1-4])\b")
 CertFetcher = Callable[[str], bytes]
 
 
+class CertificateFetchError(Exception):
+    """The signing certificate could not be fetched."""
+
+
 def fetch_certificate(url: str) -> bytes:
-    response = httpx.get(url, timeout=5.0)
-    response.raise_for_status()
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=5.0)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise CertificateFetchError(type(exc).__name__) from exc
     return response.content
 
 
@@ -44,16 +53,20 @@ class CertificateCache:
     """Signing certificates by URL, fetched at most once each."""
 
     def __init__(self, fetch: CertFetcher = fetch_certificate) -> None:
-        self._fetch, self._certs, self._lock = fetch, dict[str, x509.Certificate](), threading.Lock()
+        self._fetch, self._lock = fetch, threading.Lock()
+        self._certs: dict[str, x509.Certificate] = {}
 
     def get(self, url: str) -> x509.Certificate:
+        from cryptography import x509
+
         with self._lock:
             cert = self._certs.get(url)
         if cert is None:
             try:
                 cert = x509.load_pem_x509_certificate(self._fetch(url))
-            except (httpx.HTTPError, ValueError) as exc:
-                raise BadPayloadError(f"cannot load the signing certificate ({type(exc).__name__})") from exc
+            except (CertificateFetchError, ValueError) as exc:
+                cause = str(exc) if isinstance(exc, CertificateFetchError) else type(exc).__name__
+                raise BadPayloadError(f"cannot load the signing certificate ({cause})") from exc
             with self._lock:
                 self._certs[url] = cert
         return cert
@@ -88,12 +101,16 @@ def verify(msg: dict[str, Any], settings: SnsSettings, certs: CertificateCache) 
     _check_url(cert_url, settings, "SigningCertURL")
     if not urlparse(cert_url).path.endswith(".pem"):
         raise BadPayloadError("SigningCertURL is not a .pem certificate", status=403)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     key = certs.get(cert_url).public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise BadPayloadError("the signing certificate has no RSA key", status=403)
     try:
         key.verify(base64.b64decode(str(msg.get("Signature", ""))), string_to_sign(msg), padding.PKCS1v15(),
-                   algorithm())
+                   getattr(hashes, algorithm)())
     except (InvalidSignature, ValueError):
         raise BadPayloadError("signature does not verify", status=403) from None
 

@@ -11,8 +11,6 @@ from collections import OrderedDict
 
 from slack_sdk import WebClient
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -20,7 +18,7 @@ from bot.delivery import RefusedError
 from bot.reply import Card, CardRef, Reply
 from bot.slack.blocks import to_message
 from bot.slack.client import translated
-from bot.storage.db import session_scope
+from bot.storage.db import insert_ignoring_duplicates, session_scope
 from bot.storage.models import SlackCard
 
 Location = tuple[str, str]       # (channel id, message ts)
@@ -57,10 +55,9 @@ class SlackBoard:
 
     def _store(self, ref: CardRef, where: Location) -> None:
         with session_scope(self.sessions) as session:
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            session.execute(insert(SlackCard).values(kind=ref.kind.value, key=ref.key[:64], channel=where[0],
-                                                     ts=where[1], posted_at=self.clock())
-                            .on_conflict_do_nothing(index_elements=["kind", "key"]))
+            insert_ignoring_duplicates(session, SlackCard, {"kind": ref.kind.value, "key": ref.key[:64],
+                                                            "channel": where[0], "ts": where[1],
+                                                            "posted_at": self.clock()}, key=["kind", "key"])
         self.remember(ref, where)
 
     # --- the Board ------------------------------------------------------------------------------------

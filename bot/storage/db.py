@@ -5,13 +5,14 @@ SQLite (the embedded default) and PostgreSQL behave the same through this module
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -86,8 +87,37 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
+_REVISION = re.compile(r"^revision = [\"']([^\"']+)[\"']", re.M)
+_DOWN = re.compile(r"^down_revision = [\"']([^\"']+)[\"']", re.M)
+
+
+def head_revision() -> str:
+    """The newest migration's id, read from the version files (importing Alembic costs ~5 MB of memory)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        if (found := _REVISION.search(source)) is not None:
+            revisions.add(found.group(1))
+        if (parent := _DOWN.search(source)) is not None:
+            parents.add(parent.group(1))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema's Alembic revision, or None for a database never migrated."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent; Alembic is loaded only when behind)."""
+    if current_revision(engine) == head_revision():
+        return
     from alembic import command
     from alembic.config import Config
 
@@ -96,3 +126,16 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def insert_ignoring_duplicates(session: Session, table: Any, values: dict[str, Any], *, key: list[str]) -> None:
+    """INSERT … ON CONFLICT (key) DO NOTHING, on either database (the dialect's module is loaded on first use:
+    a bot on SQLite never loads PostgreSQL's)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=key))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=key))
