@@ -23,8 +23,8 @@ dev: $(VENV)/.dev
 demo: $(BIN)/opsbot  ## run the bot in a terminal on examples/demo.yaml (SQLite, no Slack needed)
 	@$(BIN)/python examples/demo.py
 
-test: $(VENV)/.dev  ## install dev dependencies and run every test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.dev  ## install dev dependencies and run every test (two workers: pytest-xdist)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 $(VENV)/.lint: $(VENV)/.dev
 	@$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[lint]' 2>&1 | grep -v "is ignored: it is neither" >&2 || true
@@ -36,8 +36,10 @@ lint: $(VENV)/.lint  ## ruff, mypy --strict and the import-linter layer contract
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-bench: $(BIN)/opsbot  ## print the speed figures (bench/)
+bench: $(VENV)/.dev  ## print the speed and memory figures (bench/), each beside its floor measured in the same run
 	$(BIN)/python bench/status_fanout.py
+	$(BIN)/python bench/alert_ingest.py
+	$(BIN)/python bench/idle_rss.py
 
 clean:
 	rm -rf $(VENV) demo.db opsbot.db .pytest_cache

@@ -48,7 +48,10 @@ class SocketModeTransport:
         handler = SocketModeHandler(bot.bolt, self.app_token.get_secret_value())
         try:
             handler.connect()  # type: ignore[no-untyped-call]
-            log.info("opsbot connected to Slack over Socket Mode")
+            if handler.client.is_connected():
+                log.info("opsbot connected to Slack over Socket Mode")
+            else:        # slack_sdk logs why and keeps trying to reconnect on its own
+                log.warning("opsbot could not open the Socket Mode connection yet; it keeps retrying")
             stop.wait()
         finally:
             handler.close()  # type: ignore[no-untyped-call]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.board import SlackBoard
 from bot.slack.client import web_client
+from bot.storage import db
 from bot.storage.models import Base
 from commands.base import CommandContext
 from tests.fakes.board import RecordingBoard
@@ -83,11 +85,26 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest schema, migrated once per session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "opsbot.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One test body, both databases: a fresh SQLite file, or a truncated PostgreSQL schema."""
+    """One test body, both databases: a fresh SQLite file (a copy of the migrated template), or a truncated
+    PostgreSQL schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'opsbot.db'}"
+        path = tmp_path / "opsbot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     _truncate(url)
     return url

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from pydantic import Field, field_validator
 
-from bot.config.values import SERVICE_NAME, SEVERITY, Duration, Strict
+from bot.config.values import SERVICE_NAME, SEVERITY, Duration, Strict, Zone
 
 DEFAULT_SEVERITY_MAP = {"critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
                         "warning": "P3", "warn": "P3", "minor": "P3", "info": "P4", "low": "P4", "none": "P4"}
@@ -111,7 +111,7 @@ class Rotation(Strict):
     members: tuple[str, ...] = Field(min_length=1)
     start: datetime                              # naive local time of the first hand-over, e.g. 2026-11-02 09:00
     every: Duration = timedelta(weeks=1)
-    timezone: str | None = None                  # default: the config's timezone
+    timezone: Zone | None = None                 # default: the config's timezone
 
     @field_validator("start")
     @classmethod

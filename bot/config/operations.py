@@ -10,7 +10,7 @@ from bot.config.values import Duration, Strict, bounded
 
 
 class OperationSettings(Strict):
-    # Operations in flight at once on one replica; more wait in line (their card says so).
+    # Operations in flight at once on one replica; more wait in line for a free worker.
     workers: int = Field(default=4, ge=1, le=64)
     # A running operation renews its lease every third of this; a lease that runs out (the replica died)
     # marks the operation `interrupted` on any replica. Never re-applied automatically.
