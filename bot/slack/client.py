@@ -1,7 +1,7 @@
 """Slack Web API clients, and the one boundary where Slack's errors become bot.delivery's typed errors.
 
-The clients retry nothing themselves except a dropped connection (slack_sdk's ConnectionErrorRetryHandler):
-rate limits and outages are the caller's RetryPolicy's business, chosen by the error's type.
+The clients retry nothing themselves (no slack_sdk retry handlers): rate limits, outages and dropped
+connections are the caller's RetryPolicy's business, chosen by the error's type.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.delivery import RateLimitedError, RefusedError, UnavailableError
@@ -24,13 +23,12 @@ TEMPORARY = {"internal_error", "fatal_error", "service_unavailable", "request_ti
 
 def web_client(settings: Settings) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S,
-                     retry_handlers=[ConnectionErrorRetryHandler()])
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S, retry_handlers=[])
 
 
 def responder(response_url: str) -> WebhookClient:
     """A client for one `response_url` (the answer to a slash command or a click)."""
-    return WebhookClient(url=response_url, timeout=TIMEOUT_S, retry_handlers=[ConnectionErrorRetryHandler()])
+    return WebhookClient(url=response_url, timeout=TIMEOUT_S, retry_handlers=[])
 
 
 def _retry_after(headers: dict[str, str | list[str]] | None) -> float:
