@@ -68,17 +68,33 @@ class ConsoleBoard:
         self.out = out
         self.choices: list[Button] = []
         self._lock = threading.Lock()
+        self._held: list[str] | None = None
 
-    def print(self, text: str) -> None:
+    def hold(self) -> None:
+        """Keep what other threads print (a confirmed operation's progress) until the answer is printed."""
         with self._lock:
+            self._held = []
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+            for text in held:
+                self.out.write(text + "\n")
+            self.out.flush()
+
+    def print(self, text: str, *, now: bool = False) -> None:
+        with self._lock:
+            if self._held is not None and not now:
+                self._held.append(text)
+                return
             self.out.write(text + "\n")
             self.out.flush()
 
-    def print_reply(self, reply: Reply) -> None:
+    def print_reply(self, reply: Reply, *, now: bool = False) -> None:
         text, choices = render(reply)
         with self._lock:
             self.choices = choices
-        self.print(text)
+        self.print(text, now=now)
 
     def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
         self.print(to_terminal(reply.text) if not reply.buttons() else render(reply)[0])
@@ -105,11 +121,17 @@ class Console:
         return CommandContext(rt=self.rt, user_id=self.user_id, channel_id=self.channel_id,
                               progress=lambda line: self.board.print(to_terminal(line)))
 
-    def show(self, reply: Reply) -> None:
-        self.board.print_reply(reply)
-        for card in reply.redraw:
-            self.board.redraw(card)
-        # A confirmed operation runs on the operation runner: wait for it, so its lines come before the prompt.
+    def run_command(self, text: str, *, source: str) -> None:
+        """Run one command line and print its answer, then what a confirmed operation printed meanwhile, and
+        wait for that operation to end, so its lines come before the next prompt."""
+        self.board.hold()
+        try:
+            reply = commands.execute(self._context(), text, source=source)
+            self.board.print_reply(reply, now=True)
+            for card in reply.redraw:
+                self.board.print_reply(card.reply, now=True)
+        finally:
+            self.board.release()
         self.rt.operations.runner.idle(timeout=OPERATION_WAIT_S)
 
     def handle_line(self, line: str) -> bool:
@@ -123,7 +145,7 @@ class Console:
             self.press(int(line))
             return True
         text = line[len("/ops"):] if line == "/ops" or line.startswith("/ops ") else line
-        self.show(commands.execute(self._context(), text.strip(), source="console"))
+        self.run_command(text.strip(), source="console")
         return True
 
     def press(self, number: int) -> None:
@@ -139,7 +161,7 @@ class Console:
         if pressed is None:
             self.board.print(f"The button {button.label!r} does nothing in the console.")
             return
-        self.show(commands.execute(self._context(), pressed[0], source="button"))
+        self.run_command(pressed[0], source="button")
 
     def run(self, lines: Iterable[str], *, prompt: bool) -> None:
         if prompt:

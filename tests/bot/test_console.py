@@ -1,0 +1,30 @@
+"""The console transport: the same commands, a card's buttons as numbers, and a confirmed operation's lines
+printed in order after its answer, before the next prompt."""
+import io
+
+from bot.app import build_console
+from bot.config import parse_config
+from bot.settings import Settings
+from integrations.base import Integrations
+from tests.fakes.targets import FakeDeployment
+
+CONFIG = {"services": [{"name": "backend"}],
+          "permissions": {"roles": {"deployer": ["alice"]}, "commands": {"rollback": ["deployer"]}}}
+
+
+def test_a_rollback_confirmed_by_pressing_its_button(db_url, clock):
+    out, backend = io.StringIO(), FakeDeployment("backend")
+    console = build_console(Settings.from_env({"DATABASE_URL": db_url}), parse_config(CONFIG), user_id="alice",
+                            out=out, clock=clock, integrations=Integrations(rollback_targets={"backend": backend}))
+    try:
+        console.run(["/ops rollback backend", "1", "1", "quit", "/ops help"], prompt=False)
+    finally:
+        console.rt.engine.dispose()
+    printed = out.getvalue()
+    assert "[1] Confirm rollback" in printed and "[2] Cancel" in printed
+    order = [printed.index(s) for s in ("Roll back backend?", "▶️  Confirmed: roll back", "running — confirmed by @alice",
+                                        "working on deployment/backend", "Rollback of backend done")]
+    assert order == sorted(order), printed
+    assert "There are no buttons to press" in printed          # the finished card has none
+    assert "opsbot — what I can do" not in printed             # nothing after quit
+    assert len(backend.applied) == 1
