@@ -22,8 +22,9 @@ def test_a_rollback_confirmed_by_pressing_its_button(db_url, clock):
         console.rt.engine.dispose()
     printed = out.getvalue()
     assert "[1] Confirm rollback" in printed and "[2] Cancel" in printed
-    order = [printed.index(s) for s in ("Roll back backend?", "▶️  Confirmed: roll back", "running — confirmed by @alice",
-                                        "working on deployment/backend", "Rollback of backend done")]
+    steps = ("Roll back backend?", "▶️  Confirmed: roll back", "running — confirmed by @alice",
+             "working on deployment/backend", "Rollback of backend done")
+    order = [printed.index(step) for step in steps]
     assert order == sorted(order), printed
     assert "There are no buttons to press" in printed          # the finished card has none
     assert "opsbot — what I can do" not in printed             # nothing after quit
