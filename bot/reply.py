@@ -10,7 +10,8 @@ A transport posts a card once, remembers where, and redraws it in place whenever
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 
 from bot.errors import AuditOutcome
 
@@ -134,10 +135,12 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """A card rendered from its row's current state."""
+    """A card rendered from its row's current state. `rendered` (monotonic seconds) orders two renderings of
+    one card, so a transport never replaces a newer one with an older one that was delayed."""
 
     ref: CardRef
     reply: Reply
+    rendered: float = field(default_factory=time.monotonic)
 
 
 def text_reply(text: str, *, ephemeral: bool = True, outcome: AuditOutcome = AuditOutcome.OK) -> Reply:

@@ -64,8 +64,9 @@ class Escalator:
         age = humanize(self.clock() - alert.first_seen)
         text = (f":rotating_light: {who} — *{alert.severity} {escape(alert.title[:100])}* has not been acknowledged "
                 f"after {age} (escalation step {step.step} of {step.of}).")
-        self._deliver(f"the thread of alert #{alert.id}", partial(
-            self.board.post, alert.channel, text_reply(text, ephemeral=False), thread=alert_ref(alert.id)))
+        if alert.notified_at is not None:       # under its card; an alert folded into a storm summary has none
+            self._deliver(f"the thread of alert #{alert.id}", partial(
+                self.board.post, alert.channel, text_reply(text, ephemeral=False), thread=alert_ref(alert.id)))
         dm = text_reply(text + f" Alert #{alert.id} in <#{alert.channel}>.", ephemeral=False)
         for user in step.users:
             self._deliver(f"<@{user}>", partial(self.board.direct, user, dm))

@@ -87,14 +87,14 @@ class Outbox:
                 self._mark_sent(session, row_id, note="summarized")
                 return 0
         try:
-            posted = self.board.show(card(alert, now=self.clock()), channel=channel)
+            self.board.show(card(alert, now=self.clock()), channel=channel)
         except DeliveryError as exc:
             self._failed(row_id, alert_id, channel, exc)
             return 0
         self._pace(channel)
         with session_scope(self.sessions) as session:
-            if posted:
-                service.mark_notified(session=session, alert_id=alert_id, at=self.clock())
+            # Also after an update: a card posted just before a crash got its place stored, not this mark.
+            service.mark_notified(session=session, alert_id=alert_id, at=self.clock())
             self._mark_sent(session, row_id)
         return 1
 

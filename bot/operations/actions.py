@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import ConflictError, NotFoundError
@@ -21,6 +21,9 @@ from integrations.base import PLAN, Plan
 
 CONFIRM_WITHIN = timedelta(minutes=15)
 LIVE = (ActionState.RUNNING.value,)
+# An operation confirmed by a version before leases (running_until NULL) may still be running on an old
+# replica during a rolling upgrade: it counts as dead only this long after it was confirmed.
+NO_LEASE_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,15 @@ def finish(*, session: Session, action_id: str, ok: bool, summary: str, at: date
     return _record(row)
 
 
+def start(*, session: Session, action_id: str, until: datetime) -> bool:
+    """An operation that waited for a free worker may start only if it is still `running` (not interrupted
+    meanwhile): a compare-and-set that also renews its lease."""
+    result = session.execute(
+        update(PendingAction).where(PendingAction.id == action_id, PendingAction.state.in_(LIVE))
+        .values(running_until=until).execution_options(synchronize_session=False))
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
 def renew(*, session: Session, action_ids: Collection[str], until: datetime) -> int:
     """Extend the lease of running operations this replica is running; how many still ran."""
     if not action_ids:
@@ -147,7 +159,7 @@ def interrupt_expired(*, session: Session, now: datetime, summary: Callable[[Act
     gets there first. `exclude` skips operations this replica is running; `only` limits it to those ids."""
     stmt = select(PendingAction.id).where(PendingAction.state.in_(LIVE))
     if not ignore_lease:
-        stmt = stmt.where((PendingAction.running_until.is_(None)) | (PendingAction.running_until < now))
+        stmt = stmt.where(_lease_over(now))
     if only is not None:
         stmt = stmt.where(PendingAction.id.in_(list(only)))
     done = []
@@ -155,7 +167,8 @@ def interrupt_expired(*, session: Session, now: datetime, summary: Callable[[Act
         if action_id in exclude:
             continue
         row = _load(session, action_id, for_update=True)
-        lease_left = row.running_until is not None and row.running_until >= now
+        lease_left = (row.running_until >= now if row.running_until is not None else
+                      row.decided_at is None or row.decided_at >= now - NO_LEASE_GRACE)
         if row.state not in LIVE or (lease_left and not ignore_lease):
             continue
         row.state, row.finished_at, row.running_until = ActionState.INTERRUPTED.value, now, None
@@ -165,6 +178,6 @@ def interrupt_expired(*, session: Session, now: datetime, summary: Callable[[Act
     return done
 
 
-def pending(*, session: Session) -> list[ActionRecord]:
-    stmt = select(PendingAction).where(PendingAction.state == ActionState.AWAITING.value)
-    return [_record(r) for r in session.scalars(stmt.order_by(PendingAction.requested_at))]
+def _lease_over(now: datetime) -> ColumnElement[bool]:
+    return or_(PendingAction.running_until < now,
+               and_(PendingAction.running_until.is_(None), PendingAction.decided_at < now - NO_LEASE_GRACE))

@@ -4,21 +4,27 @@ A rollout wait (minutes), a Beanstalk deploy or an RDS snapshot (half an hour) m
 that serves Slack nor die silently with its process:
 
 - `submit()` queues a claimed operation for one of `operations.workers` threads of its own (daemon threads:
-  a stuck SDK call never keeps the process from exiting).
-- While it runs, its lease (`pending_actions.running_until`) is renewed every third of `operations.lease`.
+  a stuck SDK call never keeps the process from exiting). One that had to wait for a free worker starts only
+  if its row is still `running` (a compare-and-set): an operation marked interrupted meanwhile never runs.
+- While it runs or waits, its lease (`pending_actions.running_until`) is renewed every third of
+  `operations.lease`, on a thread of its own so that slow messages never delay a renewal.
 - `reap()`, at start and periodically on every replica, marks operations whose lease ran out `interrupted`:
   the card says the outcome is unknown and where to look, the audit log has a row, and nothing is applied
-  again. Stopping the bot marks its own running operations interrupted at once.
+  again. Stopping the bot marks its own operations interrupted at once, and starts nothing new.
 - The outcome is stored with its audit row and its incident notes in one transaction, then the card is
-  redrawn through the Board and a line goes to the card's thread.
+  redrawn through the Board and a line goes to the card's thread. Messages are best effort (retried by the
+  INTERACTIVE policy): a message that cannot be delivered never changes what happens to the operation.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +32,7 @@ from bot import audit, incidents
 from bot.clock import Clock
 from bot.config.access import Permissions
 from bot.config.operations import OperationSettings
-from bot.delivery import Board, DeliveryError
+from bot.delivery import INTERACTIVE, Board, DeliveryError, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
 from bot.incidents import IncidentRecord
 from bot.incidents import card as incident_card
@@ -40,7 +46,11 @@ from bot.storage.db import session_scope
 from integrations.base import AdapterError, BackupPlan, Integrations, Outcome, Plan, Progress, RollbackPlan
 
 log = logging.getLogger(__name__)
-SOURCE = "operation"          # audit_log.source of an operation's outcome row
+SOURCE = "operation"                   # audit_log.source of an operation's outcome row
+FINISH_RETRIES_S = (1.0, 2.0, 4.0, 8.0, 16.0)   # storing an outcome outlives a database blip
+STOPPED_RUNNING = "The bot was stopped while it ran."
+STOPPED_QUEUED = "The bot was stopped before it started: nothing was done."
+DIED = "The bot running it stopped before it finished."
 
 
 def apply_plan(integ: Integrations, subject: str, plan: Plan, *, progress: Progress) -> Outcome:
@@ -56,46 +66,85 @@ def apply_plan(integ: Integrations, subject: str, plan: Plan, *, progress: Progr
     return scale.scale(plan, progress=progress) if scale else missing
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    action: ActionRecord
+    done: Future[ActionRecord | None]
+    waited: bool                       # no worker was free when it was submitted
+
+
 class OperationRunner:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: OperationSettings,
-                 integrations: Integrations, board: Board, permissions: Permissions) -> None:
+                 integrations: Integrations, board: Board, permissions: Permissions,
+                 policy: RetryPolicy = INTERACTIVE) -> None:
         self.sessions, self.clock, self.settings = sessions, clock, settings
-        self.integrations, self.board, self.permissions = integrations, board, permissions
-        self._queue: queue.Queue[tuple[ActionRecord, Future[ActionRecord]]] = queue.Queue()
+        self.integrations, self.board, self.permissions, self.policy = integrations, board, permissions, policy
+        self._queue: queue.Queue[_Job] = queue.Queue()
         self._mine: dict[str, ActionRecord] = {}          # claimed here and not finished: their leases are ours
+        self._started: set[str] = set()
+        self._busy = 0
+        self._stopping = False
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
 
     # --- running ----------------------------------------------------------------------------------
-    def submit(self, action: ActionRecord) -> Future[ActionRecord]:
-        """Run a claimed operation (state `running`, lease taken by the claim) as soon as a worker is free."""
-        done: Future[ActionRecord] = Future()
+    def submit(self, action: ActionRecord) -> Future[ActionRecord | None]:
+        """Run a claimed operation (state `running`, lease taken by the claim) as soon as a worker is free.
+        The future ends with the finished record, or None when it never ran (interrupted first)."""
+        done: Future[ActionRecord | None] = Future()
         with self._lock:
-            self._mine[action.id] = action
-            if len(self._threads) < self.settings.workers:
-                thread = threading.Thread(target=self._work, name=f"opsbot-operation-{len(self._threads)}",
-                                          daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._queue.put((action, done))
+            if self._stopping:
+                stopping = True
+            else:
+                stopping = False
+                self._mine[action.id] = action
+                waited = self._busy + self._queue.qsize() >= self.settings.workers
+                if len(self._threads) < self.settings.workers:
+                    thread = threading.Thread(target=self._work, name=f"opsbot-operation-{len(self._threads)}",
+                                              daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
+        if stopping:             # confirmed while the bot stops: say so instead of starting it
+            self._interrupt({action.id}, summary=STOPPED_QUEUED)
+            done.set_result(None)
+            return done
+        self._queue.put(_Job(action, done, waited))
         return done
 
     def _work(self) -> None:
         while True:
-            action, done = self._queue.get()
+            job = self._queue.get()
+            with self._lock:
+                self._busy += 1
             try:
-                done.set_result(self._run(action))
+                job.done.set_result(self._run(job) if self._may_start(job) else None)
             except BaseException as exc:          # _run catches what it can; never lose the worker thread
-                log.exception("operation %s: the runner itself failed", action.id)
-                done.set_exception(exc)
+                log.exception("operation %s: the runner itself failed", job.action.id)
+                job.done.set_exception(exc)
             finally:
                 with self._lock:
-                    self._mine.pop(action.id, None)
+                    self._busy -= 1
+                    self._mine.pop(job.action.id, None)
+                    self._started.discard(job.action.id)
                     self._idle.notify_all()
 
-    def _run(self, action: ActionRecord) -> ActionRecord:
-        plan = action.plan
+    def _may_start(self, job: _Job) -> bool:
+        """Not while stopping; and after a wait in line, only if nobody marked it interrupted meanwhile."""
+        with self._lock:
+            if self._stopping:
+                return False
+            self._started.add(job.action.id)
+        if not job.waited:
+            return True
+        with session_scope(self.sessions) as session:
+            still = actions.start(session=session, action_id=job.action.id, until=self.clock() + self.settings.lease)
+        if not still:
+            log.warning("operation %s was interrupted while it waited for a worker; not started", job.action.id)
+        return still
+
+    def _run(self, job: _Job) -> ActionRecord:
+        action, plan = job.action, job.action.plan
         self._say(action, f":arrow_forward: <@{action.decided_by}> confirmed: {VERB[action.kind].lower()} "
                           f"{escape(plan.target)} ({escape(plan.current)} → {escape(plan.desired)}).")
         outcome = self._apply(action)
@@ -118,7 +167,18 @@ class OperationRunner:
             return Outcome(False, f"the operation crashed (ref `{ref}`); check the target's state before retrying")
 
     def _finish(self, action: ActionRecord, outcome: Outcome) -> tuple[ActionRecord, list[IncidentRecord]]:
-        """The outcome, its audit row and its incident notes: one transaction."""
+        """The outcome, its audit row and its incident notes: one transaction, retried through a database blip
+        (the lease is still renewed meanwhile: the operation is still this replica's)."""
+        for wait_s in FINISH_RETRIES_S:
+            try:
+                return self._store_outcome(action, outcome)
+            except Exception:              # a database blip (SQLAlchemyError); the last attempt raises it
+                log.warning("operation %s: could not store its outcome; retrying in %.0fs", action.id, wait_s,
+                            exc_info=True)
+                threading.Event().wait(wait_s)
+        return self._store_outcome(action, outcome)
+
+    def _store_outcome(self, action: ActionRecord, outcome: Outcome) -> tuple[ActionRecord, list[IncidentRecord]]:
         now = self.clock()
         with session_scope(self.sessions) as session:
             done = actions.finish(session=session, action_id=action.id, ok=outcome.ok, summary=outcome.summary,
@@ -139,23 +199,26 @@ class OperationRunner:
                                          actor=a.decided_by or "opsbot", note=note, at=now)
         return [incidents.get(session=session, incident_id=i) for i in ids]
 
-    # --- telling people -----------------------------------------------------------------------------
+    # --- telling people (best effort) ------------------------------------------------------------------
+    def _deliver(self, what: str, send: Callable[[], object]) -> None:
+        try:
+            self.policy.call(send)
+        except DeliveryError as exc:
+            log.warning("could not deliver %s: %s", what, exc)
+        except Exception:                  # e.g. the card's location could not be read: still only a message
+            log.exception("could not deliver %s", what)
+
     def _say(self, a: ActionRecord, line: str) -> None:
         """A line in the operation card's thread (or the channel it was asked in)."""
-        try:
-            self.board.post(a.channel_id or "", text_reply(line, ephemeral=False), thread=action_ref(a.id))
-        except DeliveryError as exc:
-            log.warning("operation %s: could not post a progress line (%s)", a.id, exc)
+        self._deliver(f"a line about operation {a.id}", lambda: self.board.post(
+            a.channel_id or "", text_reply(line, ephemeral=False), thread=action_ref(a.id)))
 
     def _redraw(self, a: ActionRecord, touched: list[IncidentRecord]) -> None:
         now = self.clock()
         cards = [action_card(a, now=now, perms=self.permissions)]
         cards += [incident_card.card(r, now=now) for r in touched]
         for card in cards:
-            try:
-                self.board.redraw(card)
-            except DeliveryError as exc:
-                log.warning("could not redraw the %s card (%s)", card.ref, exc)
+            self._deliver(f"the {card.ref} card", partial(self.board.redraw, card))
 
     # --- leases ---------------------------------------------------------------------------------------
     def renew(self) -> int:
@@ -167,20 +230,26 @@ class OperationRunner:
             return actions.renew(session=session, action_ids=mine, until=self.clock() + self.settings.lease)
 
     def reap(self) -> list[ActionRecord]:
-        """Mark operations whose replica died `interrupted` (never those running here); say so on their cards."""
-        now = self.clock()
+        """Mark operations whose replica died `interrupted` (never those of this replica); say so on their cards."""
         with self._lock:
             mine = set(self._mine)
+        now = self.clock()
         with session_scope(self.sessions) as session:
-            gone = actions.interrupt_expired(session=session, now=now, exclude=mine,
-                                             summary=lambda a: "the bot running it stopped before it finished")
+            gone = actions.interrupt_expired(session=session, now=now, exclude=mine, summary=lambda a: DIED)
             touched = {a.id: self._interrupted(session, a, now) for a in gone}
         for a in gone:
             log.warning("operation %s (%s of %s) interrupted: its lease ran out", a.id, a.kind, a.subject)
-            self._say(a, f":warning: The {a.kind} of *{escape(a.subject)}* was interrupted: the bot running it "
-                         f"stopped. The outcome is unknown; check {escape(a.plan.target)}. Nothing will be "
-                         "re-applied automatically.")
-            self._redraw(a, touched[a.id])
+            self._tell_interrupted(a, touched[a.id])
+        return gone
+
+    def _interrupt(self, ids: set[str], *, summary: str) -> list[ActionRecord]:
+        now = self.clock()
+        with session_scope(self.sessions) as session:
+            gone = actions.interrupt_expired(session=session, now=now, only=ids, ignore_lease=True,
+                                             summary=lambda a: summary)
+            touched = {a.id: self._interrupted(session, a, now) for a in gone}
+        for a in gone:
+            self._tell_interrupted(a, touched[a.id])
         return gone
 
     def _interrupted(self, session: Session, a: ActionRecord, now: datetime) -> list[IncidentRecord]:
@@ -188,21 +257,19 @@ class OperationRunner:
         return self._note_incidents(session, a, f"INTERRUPTED (outcome unknown): {a.plan.current} -> "
                                                 f"{a.plan.desired}", now)
 
+    def _tell_interrupted(self, a: ActionRecord, touched: list[IncidentRecord]) -> None:
+        self._say(a, f":warning: The {a.kind} of *{escape(a.subject)}* was interrupted. {a.outcome} "
+                     f"Check {escape(a.plan.target)}. Nothing will be re-applied automatically.")
+        self._redraw(a, touched)
+
     def interrupt_mine(self) -> list[ActionRecord]:
-        """At shutdown: this replica's running operations will die with it; say so now rather than after the
-        lease runs out."""
+        """At shutdown: start nothing more, and mark this replica's operations interrupted now rather than
+        after their lease runs out (those that never started say that nothing was done)."""
         with self._lock:
-            mine = set(self._mine)
-        if not mine:
-            return []
-        now = self.clock()
-        with session_scope(self.sessions) as session:
-            gone = actions.interrupt_expired(session=session, now=now, only=mine, ignore_lease=True,
-                                             summary=lambda a: "the bot was stopped while it ran")
-            touched = {a.id: self._interrupted(session, a, now) for a in gone}
-        for a in gone:
-            self._redraw(a, touched[a.id])
-        return gone
+            self._stopping = True
+            started, waiting = set(self._started), set(self._mine) - self._started
+        gone = self._interrupt(started, summary=STOPPED_RUNNING) if started else []
+        return gone + (self._interrupt(waiting, summary=STOPPED_QUEUED) if waiting else [])
 
     def idle(self, timeout: float) -> bool:
         """Wait until no operation runs here (tests and the console); False if `timeout` passed first."""
@@ -210,19 +277,28 @@ class OperationRunner:
             return self._idle.wait_for(lambda: not self._mine, timeout=timeout)
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Renew this replica's leases and reap dead replicas' operations until `stop`, then interrupt ours."""
+        """Renew this replica's leases (on a thread of its own) and reap dead replicas' operations until
+        `stop`, then interrupt ours."""
         every = self.settings.lease.total_seconds() / 3
+        renewer = threading.Thread(target=self._keep, args=(self.renew, every, stop), name="opsbot-lease",
+                                   daemon=True)
+        renewer.start()
         try:
-            while True:
-                for step in (self.renew, self.reap):
-                    try:
-                        step()
-                    except Exception:
-                        log.exception("operation runner: %s failed; retrying in %.0fs", step.__name__, every)
-                if stop.wait(every):
-                    break
+            self._keep(self.reap, every, stop)
         finally:
+            renewer.join(every + 5)
             try:
                 self.interrupt_mine()
             except Exception:
                 log.exception("operation runner: could not mark running operations interrupted at shutdown")
+
+    @staticmethod
+    def _keep(step: Callable[[], object], every: float, stop: threading.Event) -> None:
+        while True:
+            try:
+                step()
+            except Exception:
+                log.exception("operation runner: %s failed; retrying in %.0fs", getattr(step, "__name__", step),
+                              every)
+            if stop.wait(every):
+                return

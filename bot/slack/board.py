@@ -29,6 +29,7 @@ class SlackBoard:
     def __init__(self, client: WebClient, sessions: sessionmaker[Session], clock: Clock) -> None:
         self.client, self.sessions, self.clock = client, sessions, clock
         self._where: OrderedDict[CardRef, Location] = OrderedDict()
+        self._drawn: OrderedDict[CardRef, float] = OrderedDict()     # the newest rendering sent, per card
         self._lock = threading.Lock()
 
     # --- where cards are ------------------------------------------------------------------------------
@@ -72,18 +73,19 @@ class SlackBoard:
     def show(self, card: Card, *, channel: str) -> bool:
         where = self.location(card.ref)
         if where is not None:
-            self.update_at(where, card.reply, what=f"the {card.ref.kind.value} card")
+            self.draw_at(where, card)
             return False
         with translated(f"the {card.ref.kind.value} card in {channel}"):
             posted = self.client.chat_postMessage(channel=channel, **to_message(card.reply))
         self._store(card.ref, (str(posted["channel"]), str(posted["ts"])))
+        self._newest(card)
         return True
 
     def redraw(self, card: Card) -> bool:
         where = self.location(card.ref)
         if where is None:
             return False
-        self.update_at(where, card.reply, what=f"the {card.ref.kind.value} card")
+        self.draw_at(where, card)
         return True
 
     def direct(self, user: str, reply: Reply) -> None:
@@ -91,6 +93,22 @@ class SlackBoard:
             self.client.chat_postMessage(channel=user, **to_message(reply))
 
     # --- Slack only -----------------------------------------------------------------------------------
+    def draw_at(self, where: Location, card: Card) -> None:
+        """Update the card at `where`, unless a newer rendering of it was sent already (a delayed retry of an
+        older one must not turn a finished card back to "running")."""
+        if self._newest(card):
+            self.update_at(where, card.reply, what=f"the {card.ref.kind.value} card")
+
+    def _newest(self, card: Card) -> bool:
+        with self._lock:
+            if self._drawn.get(card.ref, float("-inf")) > card.rendered:
+                return False
+            self._drawn[card.ref] = card.rendered
+            self._drawn.move_to_end(card.ref)
+            while len(self._drawn) > CACHE:
+                self._drawn.popitem(last=False)
+            return True
+
     def update_at(self, where: Location, reply: Reply, *, what: str = "a message") -> None:
         with translated(what):
             self.client.chat_update(channel=where[0], ts=where[1], **to_message(reply))

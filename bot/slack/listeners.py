@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 import commands
-from bot.delivery import INTERACTIVE, DeliveryError, RetryPolicy
+from bot.delivery import INTERACTIVE, DeliveryError, RefusedError, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
 from bot.reply import Card, CardRef, Reply
 from bot.runtime import Runtime
@@ -28,7 +28,7 @@ from commands.cards import current
 log = logging.getLogger(__name__)
 # A click's own answer is the redrawn card plus a line in its thread; these outcomes are refusals instead,
 # shown only to the person who clicked.
-DONE = (AuditOutcome.OK, AuditOutcome.CONFIRMED, AuditOutcome.CANCELLED, AuditOutcome.FAILED)
+DONE = (AuditOutcome.OK, AuditOutcome.CONFIRMED, AuditOutcome.CANCELLED)
 
 
 def register(app: App, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
@@ -115,11 +115,22 @@ class _Edge:
 
     def redraw(self, card: Card) -> None:
         if card.ref == self.clicked and self.clicked_at is not None:
-            where = self.clicked_at
-            self._try(f"the clicked {card.ref.kind.value} card",
-                      lambda: self.board.update_at(where, card.reply, what="the clicked card"))
+            self._try(f"the clicked {card.ref.kind.value} card", lambda: self._redraw_clicked(card))
         else:
             self._try(f"the {card.ref.kind.value} card", lambda: self._redraw(card))
+
+    def _redraw_clicked(self, card: Card) -> None:
+        """In place; where the bot may not update messages (a channel it is not in, where the card came by
+        response_url), through the click's response_url instead."""
+        assert self.clicked_at is not None
+        try:
+            self.board.draw_at(self.clicked_at, card)
+        except RefusedError:
+            if not self.response_url:
+                raise
+            url = self.response_url
+            with translated("the clicked card"):
+                checked(responder(url).send(replace_original=True, **to_message(card.reply)), "the clicked card")
 
     def _redraw(self, card: Card) -> None:
         self.board.redraw(card)

@@ -82,4 +82,10 @@ def test_migrations_match_the_models(make_runtime):
 
     rt = make_runtime()
     with rt.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    # 0009 left the old card locations in place for replicas of the previous version (see its docstring).
+    legacy = {("incidents", "slack_channel"), ("incidents", "slack_ts"), ("alerts", "slack_channel"),
+              ("alerts", "slack_ts"), ("pending_actions", "slack_ts"), ("checklist_runs", "slack_channel"),
+              ("checklist_runs", "slack_ts"), ("storm_summaries", "slack_channel"), ("storm_summaries", "slack_ts")}
+    assert {(d[2], d[3].name) for d in diff if d[0] == "remove_column"} == legacy
+    assert [d for d in diff if d[0] != "remove_column"] == []

@@ -6,6 +6,7 @@ from bot.reply import CardKind, CardRef
 from bot.storage.models import AuditEntry, PendingAction
 from integrations.base import Integrations
 from tests.fakes.targets import FakeDeployment
+from tests.waiting import wait_until
 
 CONFIG = {"operations": {"lease": "30s"}, "services": [{"name": "backend"}]}
 
@@ -64,11 +65,46 @@ def test_a_dead_replicas_operation_is_marked_interrupted_once_and_never_reapplie
 
 def test_stopping_marks_this_replicas_running_operations_interrupted_at_once(make_runtime, run_ops):
     rt, backend, action_id = started(make_runtime, run_ops, hold=True)
+    wait_until(lambda: any("confirmed" in line for line in rt.board.lines()), what="the operation to start")
     try:
         [gone] = rt.operations.runner.interrupt_mine()
         assert gone.id == action_id and state(rt, action_id)[0] == "interrupted"
-        assert "the bot was stopped while it ran" in gone.outcome
+        assert gone.outcome == "The bot was stopped while it ran."
     finally:
         backend.release.set()
     # The operation did finish after all: its real outcome replaces "interrupted".
     assert rt.operations.runner.idle(timeout=10) and state(rt, action_id)[0] == "succeeded"
+
+
+def test_an_operation_waiting_for_a_worker_never_starts_once_interrupted(make_runtime, run_ops, clock):
+    backend, other = FakeDeployment("backend"), FakeDeployment("frontend")
+    config = {"operations": {"lease": "30s", "workers": 1}, "services": [{"name": "backend"}, {"name": "frontend"}]}
+    rt = make_runtime(config, integrations=Integrations(rollback_targets={"backend": backend, "frontend": other}))
+    first, second = (run_ops(rt, f"rollback {name}").card.key for name in ("backend", "frontend"))
+    backend.release.clear()
+    rt.operations.confirm(first, user="U0ALICE")
+    wait_until(lambda: any("confirmed" in line for line in rt.board.lines()), what="the first to start")
+    rt.operations.confirm(second, user="U0ALICE")             # no worker free: it waits in line
+    survivor = make_runtime(config, integrations=Integrations(rollback_targets={"frontend": other}))
+    clock.advance(seconds=31)                                 # this replica failed to renew: the other reaps
+    assert {a.id for a in survivor.operations.runner.reap()} == {first, second}
+    backend.release.set()
+    assert rt.operations.runner.idle(timeout=10)
+    assert other.applied == [] and state(rt, second)[0] == "interrupted"       # never started, never applied
+    assert state(rt, first)[0] == "succeeded"                 # the first did run: its real outcome wins
+
+
+def test_stopping_starts_nothing_that_was_waiting(make_runtime, run_ops):
+    backend, other = FakeDeployment("backend"), FakeDeployment("frontend")
+    config = {"operations": {"workers": 1}, "services": [{"name": "backend"}, {"name": "frontend"}]}
+    rt = make_runtime(config, integrations=Integrations(rollback_targets={"backend": backend, "frontend": other}))
+    first, second = (run_ops(rt, f"rollback {name}").card.key for name in ("backend", "frontend"))
+    backend.release.clear()
+    rt.operations.confirm(first, user="U0ALICE")
+    wait_until(lambda: any("confirmed" in line for line in rt.board.lines()), what="the first to start")
+    rt.operations.confirm(second, user="U0ALICE")
+    gone = {a.id: a.outcome for a in rt.operations.runner.interrupt_mine()}
+    assert gone == {first: "The bot was stopped while it ran.",
+                    second: "The bot was stopped before it started: nothing was done."}
+    backend.release.set()
+    assert rt.operations.runner.idle(timeout=10) and other.applied == [] and len(backend.applied) == 1

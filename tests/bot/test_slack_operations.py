@@ -134,3 +134,19 @@ def test_a_confirm_click_takes_at_most_four_transactions(bot, fake_slack):
         event.remove(rt.engine, "before_cursor_execute", executed)
     assert len(statements) <= 4, statements
     assert len(backend.applied) == 1 and _state(rt) == "succeeded"
+
+
+def test_a_delayed_redraw_never_turns_a_finished_card_back_to_running(bot, fake_slack, work_pool):
+    rt, backend, send, propose = bot
+    value = propose()
+    fake_slack.rate_limit("chat.update", times=1, retry_after=1)     # the click's "running" card must wait
+    _click(send, fake_slack, "ops.confirm", value, "U0ALICE", "late")
+    wait_until(lambda: _state(rt) == "succeeded", what="the rollback to finish")
+    wait_until(lambda: [c for c in fake_slack.named("chat.update", ok_only=True)
+                        if "done*" in json.dumps(c.body["blocks"])], what="the finished card")
+    assert rt.operations.runner.idle(timeout=10)
+    work_pool.shutdown(wait=True)                  # the click's handler has had its retry after the 429
+    assert fake_slack.named("chat.update")[0].status == 429
+    shown = ["done*" if "done*" in s else "running*" if "running*" in s else "?"
+             for s in (json.dumps(c.body["blocks"]) for c in fake_slack.named("chat.update", ok_only=True))]
+    assert shown[-1] == "done*" and "running*" not in shown[shown.index("done*"):]

@@ -4,7 +4,9 @@ Revision ID: 0009
 Revises: 0008
 
 - `slack_cards` (owned by the Slack layer) takes over the slack_channel/slack_ts columns of incidents,
-  alerts, pending_actions, checklist_runs and storm_summaries, which are dropped.
+  alerts, pending_actions, checklist_runs and storm_summaries. Those columns are copied, not dropped: replicas
+  of the previous version keep working against this schema during a rolling upgrade. The code no longer maps
+  them; a later migration drops them once no older replica can be running.
 - Stored plans become one JSON shape per operation (integrations.base.RollbackPlan, BackupPlan, ScalePlan):
   the adapter-specific `params` of each old plan move into the typed fields.
 - pending_actions.running_until: the lease of a running operation.
@@ -12,7 +14,6 @@ Revises: 0008
 - report_runs: scheduled report slots, taken out of checklist_runs (where they were `report:<name>` rows).
 """
 import json
-import sqlite3
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,7 +75,6 @@ def upgrade() -> None:
     op.create_index("ix_pending_actions_running_until", "pending_actions", ["running_until"])
     _report_runs()
     _typed_plans(conn)
-    _drop_locations(conn)
 
 
 def _report_runs() -> None:
@@ -104,18 +104,6 @@ def _typed_plans(conn: sa.Connection) -> None:
     for row_id, plan in conn.execute(sa.select(actions.c.id, actions.c.plan)).all():
         new = json.dumps(typed_plan(json.loads(plan)), sort_keys=True)
         conn.execute(actions.update().where(actions.c.id == row_id).values(plan=new))
-
-
-def _drop_locations(conn: sa.Connection) -> None:
-    # ALTER TABLE … DROP COLUMN: PostgreSQL, and SQLite from 3.35. Rebuilding a table instead (Alembic's batch
-    # mode) would cascade-delete the rows that reference it on SQLite. On an older SQLite the columns stay,
-    # unused.
-    if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
-        return
-    for table, _, _, channel, ts in CARDS:
-        for column in (channel, ts):
-            if column != "channel_id":
-                op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def downgrade() -> None:
