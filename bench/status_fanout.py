@@ -36,7 +36,7 @@ def main() -> None:
                 {"name": f"svc-{i}", "health": {"url": f"{targets.url}/slow?s={delay}", "timeout": "5s"}}
                 for i in range(count)]})
             rt = build_runtime(settings, config, board=lambda sessions, clock: RecordingBoard())
-            ctx = CommandContext(rt=rt, user_id="UBENCH", channel_id=None, progress=lambda _: None)
+            ctx = CommandContext(rt=rt, user_id="UBENCH", channel_id=None)
             walls = []
             for _ in range(ROUNDS):
                 started = time.monotonic()

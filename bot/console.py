@@ -118,8 +118,7 @@ class Console:
         self.rt, self.board, self.user_id, self.channel_id = rt, board, user_id, channel_id
 
     def _context(self) -> CommandContext:
-        return CommandContext(rt=self.rt, user_id=self.user_id, channel_id=self.channel_id,
-                              progress=lambda line: self.board.print(to_terminal(line)))
+        return CommandContext(rt=self.rt, user_id=self.user_id, channel_id=self.channel_id)
 
     def run_command(self, text: str, *, source: str) -> None:
         """Run one command line and print its answer, then what a confirmed operation printed meanwhile, and
@@ -164,11 +163,21 @@ class Console:
         self.run_command(pressed[0], source="button")
 
     def run(self, lines: Iterable[str], *, prompt: bool) -> None:
-        if prompt:
-            self.board.print("opsbot console — type /ops help, a number to press a button, or quit.")
-        for line in _prompted(lines, prompt, self.board.out):
-            if not self.handle_line(line):
-                break
+        """Read commands until the input ends or `quit`. Meanwhile the operation runner keeps its leases (and
+        notices other replicas' dead operations) as under `opsbot serve`."""
+        stop = threading.Event()
+        leases = threading.Thread(target=self.rt.operations.runner.run_forever, args=(stop,),
+                                  name="opsbot-operations", daemon=True)
+        leases.start()
+        try:
+            if prompt:
+                self.board.print("opsbot console — type /ops help, a number to press a button, or quit.")
+            for line in _prompted(lines, prompt, self.board.out):
+                if not self.handle_line(line):
+                    break
+        finally:
+            stop.set()
+            leases.join(5)
 
 
 def _prompted(lines: Iterable[str], prompt: bool, out: TextIO) -> Iterable[str]:

@@ -1,6 +1,7 @@
 """The shape of a subcommand and of the context it runs in. Commands are transport-neutral: they change state
 through the runtime's services and return a Reply (with the cards they changed, already rendered); the
-transport delivers it. Only `progress` streams while a command runs."""
+transport delivers it. What streams while an operation runs (its progress lines) goes from the operation
+runner to the card's thread through the Board, not through the command."""
 from __future__ import annotations
 
 import difflib
@@ -12,7 +13,6 @@ from bot.errors import UsageError
 from bot.reply import Reply
 from bot.runtime import Runtime
 
-Progress = Callable[[str], None]
 MAX_TEXT = 3000
 
 
@@ -21,7 +21,6 @@ class CommandContext:
     rt: Runtime
     user_id: str
     channel_id: str | None
-    progress: Progress                         # a line of progress: thread reply in Slack, a line in the console
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]

@@ -201,9 +201,8 @@ def work_pool() -> Iterator[ThreadPoolExecutor]:
 def run_ops() -> Callable[..., Reply]:
     """Run one `/ops` command line the way both transports do (commands.execute)."""
 
-    def run(rt: Runtime, text: str, *, user: str = "U0ALICE", progress: list[str] | None = None) -> Reply:
-        sink = progress if progress is not None else []
-        ctx = CommandContext(rt=rt, user_id=user, channel_id="C0ONCALL", progress=sink.append)
+    def run(rt: Runtime, text: str, *, user: str = "U0ALICE") -> Reply:
+        ctx = CommandContext(rt=rt, user_id=user, channel_id="C0ONCALL")
         reply = commands.execute(ctx, text, source="test")
         rt.operations.runner.idle(timeout=30)          # a confirmed operation runs on the runner: let it end
         return reply

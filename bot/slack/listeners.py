@@ -75,7 +75,7 @@ class _Edge:
             board.remember(clicked, clicked_at)
 
     def context(self, rt: Runtime, user_id: str) -> CommandContext:
-        return CommandContext(rt=rt, user_id=user_id, channel_id=self.channel_id, progress=self.progress)
+        return CommandContext(rt=rt, user_id=user_id, channel_id=self.channel_id)
 
     def _try(self, what: str, send: Callable[[], None]) -> bool:
         try:
