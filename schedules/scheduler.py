@@ -147,8 +147,14 @@ class SlotJobs:
         if run_id is None:
             log.info("report %s for %s already posted", name, slot.isoformat())
             return
-        reply = weekly_report(self.rt, end=slot, zone=self._zone("report", name), title=report.title)
         channel = self._channel(report.channel)
+        try:
+            reply = weekly_report(self.rt, end=slot, zone=self._zone("report", name), title=report.title)
+        except Exception:
+            ref = new_ref()
+            log.exception("report %s for %s could not be made: ref=%s", name, slot.isoformat(), ref)
+            checklists.report_done(self.rt, run_id, posted=False, summary=f"could not be made (ref `{ref}`)")
+            return
         posted = self._deliver(lambda: self.rt.board.post(channel, reply), f"report {name} for {slot.isoformat()}")
         checklists.report_done(self.rt, run_id, posted=posted,
                                summary="posted" if posted else f"not posted to {channel} (see the bot's log)")
