@@ -14,6 +14,7 @@ from sqlalchemy import text
 from bot.delivery import RetryPolicy
 from integrations.base import Finding, Health, Integrations, check_key
 from schedules.checklists import history, report_history
+from schedules.leader import LOCK_NAME
 from schedules.scheduler import JobSpec, ScheduleRunner
 from tests.fakes.fake_slack import FakeSlack
 from tests.waiting import wait_until
@@ -158,9 +159,12 @@ def test_a_leader_whose_database_session_dies_stops_scheduling(make_runtime, fak
     try:
         assert runner.step()
         with rt.engine.connect() as admin:
+            # This schema's scheduler lock only: other test workers share the database, with locks of their own.
             killed = admin.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND pid <> pg_backend_pid()")).scalars().all()
+                "AND pid <> pg_backend_pid() AND objsubid = 1 "
+                "AND objid = (hashtext(:name || current_schema())::bigint & 4294967295)::oid"),
+                {"name": LOCK_NAME}).scalars().all()
             admin.commit()
         assert killed == [True]
         assert runner.step() is False                     # it notices at the next poll and stops at once
