@@ -71,7 +71,7 @@ def build_runtime(
 
 
 class Transport(Protocol):
-    """How Slack reaches the bot. `serve` returns once `stop` is set; `opened` is set when it listens."""
+    """How Slack reaches the bot. `serve` returns once `stop` is set."""
 
     def serve(self, bot: Bot, stop: threading.Event) -> None: ...
 
@@ -122,14 +122,10 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     from bot.slack.client import web_client
     from bot.slack.middleware import prune_forever
 
-    boards: list[SlackBoard] = []
-
-    def slack_board(sessions: sessionmaker[Session], clock: Clock) -> SlackBoard:
-        boards.append(SlackBoard(web_client(settings), sessions, clock))
-        return boards[0]
-
-    rt = build_runtime(settings, config, board=slack_board, clock=clock, integrations=integrations)
-    board = boards[0]
+    rt = build_runtime(settings, config, clock=clock, integrations=integrations,
+                       board=lambda sessions, clock: SlackBoard(web_client(settings), sessions, clock))
+    board = rt.board
+    assert isinstance(board, SlackBoard)
     bolt = build_bolt_app(rt, board, token_verification=token_verification, socket_mode=socket_mode)
     outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
     escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, board=board)

@@ -11,6 +11,7 @@ decides what to do by type, through a `RetryPolicy`.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Protocol, TypeVar
 from bot.reply import Card, CardRef, Reply
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
@@ -100,6 +102,17 @@ class RetryPolicy:
                 wait = self.delay(exc, attempt)
                 if wait is None or (stop.wait(wait) if stop is not None else _sleep(wait)):
                     raise
+
+    def deliver(self, send: Callable[[], object], what: str, *, stop: threading.Event | None = None,
+                level: int = logging.WARNING) -> bool:
+        """`call(send)` for a message whose loss is logged, not raised: False (and `what` in the log, at
+        `level`) when the policy gave up."""
+        try:
+            self.call(send, stop=stop)
+        except DeliveryError as exc:
+            log.log(level, "%s could not be delivered: %s", what, exc)
+            return False
+        return True
 
 
 def _sleep(seconds: float) -> bool:

@@ -7,6 +7,7 @@ it as a pending operation whose card carries Confirm/Cancel. Confirm hands it to
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 from bot.errors import AuditOutcome, NotFoundError
@@ -30,9 +31,8 @@ def offer(ctx: CommandContext, kind: str, name: str, *, targets: Mapping[str, T]
     if dry:
         return dry_run(plan, subject=subject)
     action = ctx.rt.operations.propose(plan, subject=subject, requested_by=ctx.user_id, channel_id=ctx.channel_id)
-    card = ctx.rt.operations.card(action)
-    return Reply(text=card.reply.text, blocks=card.reply.blocks, ephemeral=False, card=card.ref,
-                 outcome=AuditOutcome.PROPOSED, detail=f"{plan.current} -> {plan.desired}")
+    confirm_card = ctx.rt.operations.card(action).reply       # in the channel, as the action's card
+    return replace(confirm_card, outcome=AuditOutcome.PROPOSED, detail=f"{plan.current} -> {plan.desired}")
 
 
 def confirm(ctx: CommandContext, action_id: str) -> Reply:

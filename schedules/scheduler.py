@@ -27,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.clock import humanize
 from bot.config import OpsConfig
 from bot.cron import cron_trigger
-from bot.delivery import SCHEDULED, DeliveryError, RetryPolicy
+from bot.delivery import SCHEDULED, RetryPolicy
 from bot.errors import new_ref
 from bot.runtime import Runtime
 from schedules import cards, checklists
@@ -123,23 +123,16 @@ class SlotJobs:
         run = checklists.get_run(self.rt, run_id)
         channel = self._channel(self.rt.config.checklists[name].channel)
         report = cards.card(run, self.rt.config)
-        try:
-            self.policy.call(lambda: self.rt.board.show(report, channel=channel), stop=self.stop)
-        except DeliveryError as exc:
-            log.error("checklist %s run #%s is stored but could not be posted to %s: %s", name, run_id, channel, exc)
+        if not self._deliver(partial(self.rt.board.show, report, channel=channel),
+                             f"checklist {name} run #{run_id} (stored) to {channel}"):
             return
         checklists.mark_posted(self.rt, run_id)
         for part in cards.details(run):
             self._deliver(partial(self.rt.board.post, channel, part, thread=report.ref),
                           f"the details of checklist run #{run_id}")
 
-    def _deliver(self, send: Callable[[], None], what: str) -> bool:
-        try:
-            self.policy.call(send, stop=self.stop)
-        except DeliveryError as exc:
-            log.error("%s could not be posted: %s", what, exc)
-            return False
-        return True
+    def _deliver(self, send: Callable[[], object], what: str) -> bool:
+        return self.policy.deliver(send, what, stop=self.stop, level=logging.ERROR)
 
     def _report(self, name: str, slot: datetime) -> None:
         report = self.rt.config.reports[name]
@@ -155,7 +148,7 @@ class SlotJobs:
             log.exception("report %s for %s could not be made: ref=%s", name, slot.isoformat(), ref)
             checklists.report_done(self.rt, run_id, posted=False, summary=f"could not be made (ref `{ref}`)")
             return
-        posted = self._deliver(lambda: self.rt.board.post(channel, reply), f"report {name} for {slot.isoformat()}")
+        posted = self._deliver(partial(self.rt.board.post, channel, reply), f"report {name} for {slot.isoformat()}")
         checklists.report_done(self.rt, run_id, posted=posted,
                                summary="posted" if posted else f"not posted to {channel} (see the bot's log)")
 

@@ -20,7 +20,7 @@ from bot.alerts.card import ref as alert_ref
 from bot.alerts.pipeline import BOT_ACTOR, enqueue
 from bot.clock import Clock, humanize
 from bot.config import OpsConfig
-from bot.delivery import SCHEDULED, Board, DeliveryError, RetryPolicy
+from bot.delivery import SCHEDULED, Board, RetryPolicy
 from bot.reply import escape, text_reply
 from bot.storage.db import session_scope
 from bot.storage.models import Alert
@@ -65,18 +65,15 @@ class Escalator:
         text = (f":rotating_light: {who} — *{alert.severity} {escape(alert.title[:100])}* has not been acknowledged "
                 f"after {age} (escalation step {step.step} of {step.of}).")
         if alert.notified_at is not None:       # under its card; an alert folded into a storm summary has none
-            self._deliver(f"the thread of alert #{alert.id}", partial(
-                self.board.post, alert.channel, text_reply(text, ephemeral=False), thread=alert_ref(alert.id)))
+            self._deliver(partial(self.board.post, alert.channel, text_reply(text, ephemeral=False),
+                                  thread=alert_ref(alert.id)), f"escalation step of alert #{alert.id} in its thread")
         dm = text_reply(text + f" Alert #{alert.id} in <#{alert.channel}>.", ephemeral=False)
         for user in step.users:
-            self._deliver(f"<@{user}>", partial(self.board.direct, user, dm))
+            self._deliver(partial(self.board.direct, user, dm), f"escalation step of alert #{alert.id} to <@{user}>")
 
-    def _deliver(self, where: str, send: Callable[[], None]) -> None:
-        try:
-            self.policy.call(send, stop=self._stop)
-        except DeliveryError as exc:
-            # The step is recorded (and shown on the card); only this notification failed.
-            log.warning("escalation recorded, but %s could not be told: %s", where, exc)
+    def _deliver(self, send: Callable[[], None], what: str) -> None:
+        # The step is recorded (and shown on the card) whatever happens here; only a notification can be lost.
+        self.policy.deliver(send, what, stop=self._stop)
 
     def run_forever(self, stop: threading.Event, *, every_s: float = 5.0) -> None:
         self._stop = stop

@@ -119,8 +119,8 @@ class Outbox:
             try:
                 self.board.show(summary, channel=channel)
             except DeliveryError as exc:
-                wait = self.policy.delay(exc, 1)
-                self._pace(channel, wait if isinstance(exc, RateLimitedError) else None)
+                if not self._pause_if_limited(channel, exc):
+                    self._pace(channel)
                 with session_scope(self.sessions) as session:
                     storm.mark_dirty(session=session, channel=channel, now=self.clock())
                 continue
@@ -128,11 +128,18 @@ class Outbox:
             sent += 1
         return sent
 
+    def _pause_if_limited(self, channel: str, exc: DeliveryError) -> bool:
+        """A rate limit pauses the whole channel for as long as the transport asks (within the policy)."""
+        if not isinstance(exc, RateLimitedError):
+            return False
+        wait_s = self.policy.delay(exc, 1)
+        self._pace(channel, wait_s)
+        log.info("Slack rate-limited %s; pausing it for %.0fs", channel, wait_s or 0.0)
+        return True
+
     def _failed(self, row_id: int, alert_id: int, channel: str, exc: DeliveryError) -> None:
-        if isinstance(exc, RateLimitedError):
-            self._pace(channel, exc.retry_after)
-            log.info("Slack rate-limited %s; pausing it for %.0fs", channel, exc.retry_after)
-        else:
+        self._pause_if_limited(channel, exc)
+        if not isinstance(exc, RateLimitedError):
             log.warning("an alert card for %s could not be delivered: %s", channel, exc)
         self._retry_later(row_id, alert_id, exc)
 

@@ -32,7 +32,7 @@ from bot import audit, incidents
 from bot.clock import Clock
 from bot.config.access import Permissions
 from bot.config.operations import OperationSettings
-from bot.delivery import INTERACTIVE, Board, DeliveryError, RetryPolicy
+from bot.delivery import INTERACTIVE, Board, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
 from bot.incidents import IncidentRecord
 from bot.incidents import card as incident_card
@@ -202,9 +202,7 @@ class OperationRunner:
     # --- telling people (best effort) ------------------------------------------------------------------
     def _deliver(self, what: str, send: Callable[[], object]) -> None:
         try:
-            self.policy.call(send)
-        except DeliveryError as exc:
-            log.warning("could not deliver %s: %s", what, exc)
+            self.policy.deliver(send, what)
         except Exception:                  # e.g. the card's location could not be read: still only a message
             log.exception("could not deliver %s", what)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TypeVar
 
 from slack_sdk import WebClient
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from bot.storage.models import SlackCard
 
 Location = tuple[str, str]       # (channel id, message ts)
 CACHE = 10_000
+V = TypeVar("V")
 
 
 class SlackBoard:
@@ -49,10 +51,7 @@ class SlackBoard:
     def remember(self, ref: CardRef, where: Location) -> None:
         """Cache where a card is (the Slack edge learns it from a click's payload for free)."""
         with self._lock:
-            self._where[ref] = where
-            self._where.move_to_end(ref)
-            while len(self._where) > CACHE:
-                self._where.popitem(last=False)
+            _keep(self._where, ref, where)
 
     def _store(self, ref: CardRef, where: Location) -> None:
         with session_scope(self.sessions) as session:
@@ -103,12 +102,17 @@ class SlackBoard:
         with self._lock:
             if self._drawn.get(card.ref, float("-inf")) > card.rendered:
                 return False
-            self._drawn[card.ref] = card.rendered
-            self._drawn.move_to_end(card.ref)
-            while len(self._drawn) > CACHE:
-                self._drawn.popitem(last=False)
+            _keep(self._drawn, card.ref, card.rendered)
             return True
 
     def update_at(self, where: Location, reply: Reply, *, what: str = "a message") -> None:
         with translated(what):
             self.client.chat_update(channel=where[0], ts=where[1], **to_message(reply))
+
+
+def _keep(cache: OrderedDict[CardRef, V], ref: CardRef, value: V) -> None:
+    """Put `ref` in a bounded cache as the most recent entry, dropping the least recent beyond CACHE."""
+    cache[ref] = value
+    cache.move_to_end(ref)
+    while len(cache) > CACHE:
+        cache.popitem(last=False)

@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 import commands
-from bot.delivery import INTERACTIVE, DeliveryError, RefusedError, RetryPolicy
+from bot.delivery import INTERACTIVE, RefusedError, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
 from bot.reply import Card, CardRef, Reply
 from bot.runtime import Runtime
@@ -77,19 +77,14 @@ class _Edge:
     def context(self, rt: Runtime, user_id: str) -> CommandContext:
         return CommandContext(rt=rt, user_id=user_id, channel_id=self.channel_id)
 
-    def _try(self, what: str, send: Callable[[], None]) -> bool:
-        try:
-            self.policy.call(send)
-        except DeliveryError as exc:
-            log.warning("could not deliver %s: %s", what, exc)
-            return False
-        return True
+    def _try(self, what: str, send: Callable[[], object]) -> bool:
+        return self.policy.deliver(send, what)
 
-    def progress(self, line: str) -> None:
-        """A line in the clicked card's thread, or in the channel."""
+    def say_in_thread(self, line: str) -> None:
+        """A line in the clicked card's thread (who did what), or in the channel."""
         if self.channel_id:
-            self._try("a progress line", lambda: self.board.post(
-                self.channel_id or "", Reply(text=line, ephemeral=False), thread=self.clicked))
+            self._try("a line in the card's thread", partial(
+                self.board.post, self.channel_id, Reply(text=line, ephemeral=False), thread=self.clicked))
 
     def respond(self, reply: Reply, *, ephemeral: bool) -> None:
         if not self.response_url:
@@ -107,17 +102,14 @@ class _Edge:
         """Post a command's new card where it can be redrawn later."""
         if reply.card is None or not self.channel_id:
             return False
-        card, channel = Card(reply.card, reply), self.channel_id
-        return self._try(f"a new {reply.card.kind.value} card", lambda: self._show(card, channel))
-
-    def _show(self, card: Card, channel: str) -> None:
-        self.board.show(card, channel=channel)
+        return self._try(f"a new {reply.card.kind.value} card",
+                         partial(self.board.show, Card(reply.card, reply), channel=self.channel_id))
 
     def redraw(self, card: Card) -> None:
         if card.ref == self.clicked and self.clicked_at is not None:
-            self._try(f"the clicked {card.ref.kind.value} card", lambda: self._redraw_clicked(card))
+            self._try(f"the clicked {card.ref.kind.value} card", partial(self._redraw_clicked, card))
         else:
-            self._try(f"the {card.ref.kind.value} card", lambda: self._redraw(card))
+            self._try(f"the {card.ref.kind.value} card", partial(self.board.redraw, card))
 
     def _redraw_clicked(self, card: Card) -> None:
         """In place; where the bot may not update messages (a channel it is not in, where the card came by
@@ -131,9 +123,6 @@ class _Edge:
             url = self.response_url
             with translated("the clicked card"):
                 checked(responder(url).send(replace_original=True, **to_message(card.reply)), "the clicked card")
-
-    def _redraw(self, card: Card) -> None:
-        self.board.redraw(card)
 
 
 def _run_command(rt: Runtime, board: SlackBoard, body: dict[str, Any], text: str) -> None:
@@ -164,6 +153,6 @@ def _run_button(rt: Runtime, board: SlackBoard, body: dict[str, Any]) -> None:
             edge.redraw(fresh)
         return
     if not reply.ephemeral:
-        edge.progress(reply.text)                  # who did what, in the card's thread
+        edge.say_in_thread(reply.text)
     for card in reply.redraw:
         edge.redraw(card)
