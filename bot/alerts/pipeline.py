@@ -43,14 +43,22 @@ def route(config: OpsConfig, event: AlertEvent, severity: str) -> str:
     return config.channels.alerts
 
 
-def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, events: list[AlertEvent]) -> Ingested:
+def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, events: list[AlertEvent],
+           receipt: str | None = None) -> Ingested:
     """Store a delivery's events in one transaction (one commit for a batch of 500 is what survives a storm);
-    if it races with another delivery, store them one by one instead."""
+    if it races with another delivery, store them one by one instead. A delivery whose `receipt` was stored
+    already is a redelivery: nothing changes."""
+    if receipt is not None:
+        with session_scope(sessions) as session:
+            if session.get(AlertReceipt, receipt) is not None:
+                return Ingested(0, len(events), ())
     # Same lock order in every transaction (by key, stable for one key's events): no deadlocks between batches.
     ordered = sorted(events, key=lambda e: e.dedup_key)
     try:
         with session_scope(sessions) as session:
             now = clock()
+            if receipt is not None:
+                session.add(AlertReceipt(key=receipt, received_at=now))
             results: list[int | None] = []
             for event, times in _runs(ordered):
                 alert_id = _apply(session, config, event, now, times=times)

@@ -150,9 +150,10 @@ class Alerts:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig) -> None:
         self.sessions, self.clock, self.config = sessions, clock, config
 
-    def ingest(self, events: list[AlertEvent]) -> Ingested:
-        """Store a delivery's events (see bot.alerts.pipeline)."""
-        return ingest(sessions=self.sessions, clock=self.clock, config=self.config, events=events)
+    def ingest(self, events: list[AlertEvent], *, receipt: str | None = None) -> Ingested:
+        """Store a delivery's events (see bot.alerts.pipeline); `receipt` names the delivery (a retry of it
+        repeats the name), None when the sender gives nothing to recognize a retry by."""
+        return ingest(sessions=self.sessions, clock=self.clock, config=self.config, events=events, receipt=receipt)
 
     def acknowledge(self, alert_id: int, *, user: str) -> AlertRecord:
         with session_scope(self.sessions) as session:
