@@ -1,4 +1,10 @@
-"""Run blocking adapter calls concurrently under one deadline: the only place I/O threads are spawned."""
+"""Run blocking adapter calls concurrently under one deadline: the only place I/O threads are spawned.
+
+One shared pool, bounded at MAX_IN_FLIGHT threads. Threads are started only when a call finds none idle and
+are reused afterwards, so repeated fan-outs never grow the thread count past the bound. The bound is wide
+enough that `/ops status` over 100 services runs every check at once (bench/status_fanout.py); a wider
+fan-out queues the rest, still under the caller's deadline.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -7,8 +13,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
-# Bounded: at most this many checks in flight at once; a larger fan-out runs in waves (see bench/).
-_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="opsbot-io")
+MAX_IN_FLIGHT = 128
+THREAD_PREFIX = "opsbot-io"
+_POOL = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix=THREAD_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +30,7 @@ def gather(calls: Mapping[str, Callable[[], T]], *, deadline_s: float) -> dict[s
     """Run blocking calls concurrently; never wait longer than `deadline_s` in total.
 
     Each call must also carry its own SDK-level timeout: this only stops *waiting*, it cannot stop a
-    thread that is stuck in a socket read.
+    thread that is stuck in a socket read. A call still queued at the deadline is cancelled, never run.
     """
     futures = {name: _POOL.submit(fn) for name, fn in calls.items()}
     wait(futures.values(), timeout=deadline_s)
