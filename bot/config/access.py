@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from bot.config.values import Strict
+from bot.config.values import Problems, Strict, UserId, choices
+
+# The /ops subcommands whose permission `permissions.commands` sets, in `/ops help` order. `confirm` and
+# `cancel` are not among them: they are checked as the command they confirm. bot.config may not import
+# commands/, so the names are written here; tests/commands/test_command_names.py keeps them equal to
+# commands.SUBCOMMANDS.
+COMMAND_NAMES = ("help", "status", "incident", "ack", "alert", "oncall", "rollback", "backup", "scale",
+                 "checklist", "report")
+DEFERRED = ("confirm", "cancel")
 
 
 class Channels(Strict):
@@ -11,17 +19,34 @@ class Channels(Strict):
     alerts: str = "#alerts"                      # alert cards that no route sends elsewhere
 
 
-class Permissions(Strict):
-    """Who may run what. A command not listed under `commands` is open to everyone in the channel."""
+Members = tuple[UserId, ...]
 
-    admins: tuple[str, ...] = ()
-    roles: dict[str, tuple[str, ...]] = {}
+
+class Permissions(Strict):
+    """Who may run what. A command not listed under `commands` is open to everyone in the channel; one
+    listed with no roles (`rollback: []`) is for admins only."""
+
+    admins: tuple[UserId, ...] = ()
+    roles: dict[str, Members] = {}
     commands: dict[str, tuple[str, ...]] = {}
 
     @model_validator(mode="after")
-    def _roles_exist(self) -> Permissions:
+    def _names_exist(self) -> Permissions:
+        """A misspelt command would protect nothing, and an unknown or empty role would let nobody in."""
+        problems = [(f"roles.{role}", "a role needs at least one member (Slack user ID); to keep a command "
+                     "for admins only, list it with no roles: `commands: {rollback: []}`")
+                    for role, members in self.roles.items() if not members]
         for command, roles in self.commands.items():
-            unknown = sorted(set(roles) - set(self.roles))
-            if unknown:
-                raise ValueError(f"commands.{command} names undefined role(s): {', '.join(unknown)}")
+            if command in DEFERRED:
+                problems.append((f"commands.{command}", f"`{command}` is checked as the command it confirms, so "
+                                 "this would restrict nothing; restrict rollback, backup or scale instead"))
+            elif command not in COMMAND_NAMES:
+                problems.append((f"commands.{command}", "not an /ops command, so this would restrict nothing; "
+                                 f"{choices(COMMAND_NAMES, command)}"))
+            for role in dict.fromkeys(roles):
+                if role not in self.roles:
+                    problems.append((f"commands.{command}", f"names the undefined role {role!r}; "
+                                     f"{choices(self.roles, role)} (define it under permissions.roles)"))
+        if problems:
+            raise Problems(problems)
         return self

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from bot.config.services import Database, IntegrationSettings, Service
-from bot.config.values import SERVICE_NAME, Cron, Duration, Strict, Zone, bounded
+from bot.config.values import SERVICE_NAME, Cron, Duration, PositiveDuration, Problems, Strict, Zone, bounded
 
 
 class ServiceCheck(Strict):
@@ -28,7 +28,7 @@ class BackupAgeCheck(Strict):
 
     check: Literal["backup_age"]
     database: str
-    max_age: Duration | None = None
+    max_age: PositiveDuration | None = None
 
     @property
     def label(self) -> str:
@@ -225,19 +225,27 @@ def validate_checklist_targets(
     service: Callable[[str], Service | None], database: Callable[[str], Database | None],
 ) -> None:
     """Every check names something the config defines, with the integration it needs."""
-    for section, names in (("checklists", checklists), ("reports", reports)):
-        for name in names:
-            if not re.match(SERVICE_NAME, name):
-                raise ValueError(f"{section}.{name}: a name is lowercase letters, digits, '-', '_' or '.' "
-                                 "(at most 63), so it can be typed after `/ops checklist`")
+    problems = [(f"{section}.{name}", "a name is lowercase letters, digits, '-', '_' or '.' (at most 63), so it "
+                 "can be typed after `/ops checklist`")
+                for section, names in (("checklists", checklists), ("reports", reports))
+                for name in names if not re.match(SERVICE_NAME, name)]
     for name, checklist in checklists.items():
         for i, c in enumerate(checklist.checks):
-            where = f"checklists.{name}.checks[{i}]"
-            if isinstance(c, ServiceCheck) and service(c.service) is None:
-                raise ValueError(f"{where}: no service named {c.service!r}")
-            if isinstance(c, BackupAgeCheck) and database(c.database) is None:
-                raise ValueError(f"{where}: no database named {c.database!r}")
-            if isinstance(c, NodesCheck | PodsCheck) and integrations.kubernetes is None:
-                raise ValueError(f"{where}: {c.check} needs integrations.kubernetes")
-            if isinstance(c, AWS_CHECKS) and integrations.aws is None:
-                raise ValueError(f"{where}: {c.check} needs integrations.aws (it may be empty: `aws: {{}}`)")
+            problem = _target_problem(c, integrations=integrations, service=service, database=database)
+            if problem:
+                problems.append((f"checklists.{name}.checks[{i}]", problem))
+    if problems:
+        raise Problems(problems)
+
+
+def _target_problem(c: Check, *, integrations: IntegrationSettings, service: Callable[[str], Service | None],
+                    database: Callable[[str], Database | None]) -> str | None:
+    if isinstance(c, ServiceCheck) and service(c.service) is None:
+        return f"no service named {c.service!r}"
+    if isinstance(c, BackupAgeCheck) and database(c.database) is None:
+        return f"no database named {c.database!r}"
+    if isinstance(c, NodesCheck | PodsCheck) and integrations.kubernetes is None:
+        return f"{c.check} needs integrations.kubernetes"
+    if isinstance(c, AWS_CHECKS) and integrations.aws is None:
+        return f"{c.check} needs integrations.aws (it may be empty: `aws: {{}}`)"
+    return None

@@ -5,7 +5,8 @@ typo never silently turns a check off.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,11 @@ import yaml
 from pydantic import ValidationError, model_validator
 
 from bot.config.access import Channels, Permissions
-from bot.config.alerts import AlertSettings, Oncall
+from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
 from bot.config.operations import OperationSettings
 from bot.config.services import Database, IntegrationSettings, Service
-from bot.config.values import Strict, Zone
+from bot.config.values import Problems, Strict, Zone
 
 
 class OpsConfig(Strict):
@@ -36,19 +37,32 @@ class OpsConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
-        seen: set[str] = set()
-        items: list[Service | Database] = [*self.services, *self.databases]
-        for item in items:
-            if item.name in seen:
-                raise ValueError(f"the name {item.name!r} is used twice (services and databases share names)")
-            seen.add(item.name)
+        """What one section names must exist in another; every problem is reported, each at its key path."""
+        problems = self._unique_names()
         if self.needs_kubernetes and self.integrations.kubernetes is None:
-            raise ValueError("a service or database uses kubernetes: add `integrations: {kubernetes: {...}}`")
-        validate_checklist_targets(self.checklists, self.reports, integrations=self.integrations,
-                                   service=self.service, database=self.database)
+            problems.append(("integrations.kubernetes", "a service or database uses kubernetes: add "
+                             "`integrations: {kubernetes: {...}}`"))
         if self.needs_aws and self.integrations.aws is None:
-            raise ValueError("a service or database uses AWS: add `integrations: {aws: {...}}` (may be empty)")
+            problems.append(("integrations.aws", "a service or database uses AWS: add `integrations: {aws: {...}}` "
+                             "(may be empty)"))
+        problems += _found(partial(validate_checklist_targets, self.checklists, self.reports,
+                                   integrations=self.integrations, service=self.service, database=self.database))
+        problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
+        if problems:
+            raise Problems(problems)
         return self
+
+    def _unique_names(self) -> list[tuple[str, str]]:
+        seen: set[str] = set()
+        problems = []
+        items: list[tuple[str, Service | Database]] = [
+            *((f"services[{i}].name", s) for i, s in enumerate(self.services)),
+            *((f"databases[{i}].name", d) for i, d in enumerate(self.databases))]
+        for where, item in items:
+            if item.name in seen:
+                problems.append((where, f"the name {item.name!r} is used twice (services and databases share names)"))
+            seen.add(item.name)
+        return problems
 
     @property
     def needs_aws(self) -> bool:
@@ -65,6 +79,14 @@ class OpsConfig(Strict):
         return next((d for d in self.databases if d.name == name), None)
 
 
+def _found(check: Callable[[], None]) -> list[tuple[str, str]]:
+    try:
+        check()
+    except Problems as found:
+        return found.items
+    return []
+
+
 class ConfigError(Exception):
     """The config file cannot be used; `problems` are lines like `services[0].health.timeout: ...`."""
 
@@ -77,12 +99,25 @@ class ConfigError(Exception):
 def _key_path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":                     # pydantic's marker for "the key itself", already in the path
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return out
 
 
-def _message(msg: str) -> str:
-    return msg.removeprefix("Value error, ")
+def _problems(error: Any) -> list[str]:
+    """One line per problem, `key.path: message`; a section's own Problems extend the path they were found at."""
+    where = _key_path(error["loc"])
+    found = error.get("ctx", {}).get("error")
+    if isinstance(found, Problems):
+        return [f"{_join(where, path)}: {message}" for path, message in found.items]
+    return [f"{where or '(top level)'}: {error['msg'].removeprefix('Value error, ')}"]
+
+
+def _join(where: str, path: str) -> str:
+    if not where:
+        return path
+    return where + path if path.startswith("[") else f"{where}.{path}"
 
 
 def parse_config(raw: Any, *, path: Path = Path("<config>")) -> OpsConfig:
@@ -93,7 +128,7 @@ def parse_config(raw: Any, *, path: Path = Path("<config>")) -> OpsConfig:
     try:
         return OpsConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, [f"{_key_path(e['loc'])}: {_message(e['msg'])}" for e in exc.errors()]) from None
+        raise ConfigError(path, [line for e in exc.errors() for line in _problems(e)]) from None
 
 
 def load_config(path: Path) -> OpsConfig:

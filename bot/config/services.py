@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from pydantic import Field, HttpUrl, field_validator
 
-from bot.config.values import SERVICE_NAME, Duration, Strict, bounded
+from bot.config.values import SERVICE_NAME, Duration, PositiveDuration, Strict, bounded
 
 
 class HealthCheckConfig(Strict):
@@ -66,7 +66,7 @@ class IntegrationSettings(Strict):
 class KubernetesDeploymentConfig(Strict):
     deployment: str
     namespace: str = "default"
-    rollout_timeout: Duration = timedelta(minutes=5)
+    rollout_timeout: PositiveDuration = timedelta(minutes=5)
     max_restarts: int = Field(5, ge=0)          # pods restarted more often than this make the service degraded
 
 
@@ -78,12 +78,12 @@ class LambdaAliasConfig(Strict):
 class BeanstalkConfig(Strict):
     environment: str
     application: str
-    update_timeout: Duration = timedelta(minutes=15)
+    update_timeout: PositiveDuration = timedelta(minutes=15)
 
 
 class CloudFormationConfig(Strict):
     stack: str
-    update_timeout: Duration = timedelta(minutes=30)
+    update_timeout: PositiveDuration = timedelta(minutes=30)
 
 
 class Service(Strict):
@@ -104,13 +104,13 @@ class Service(Strict):
 
 class RdsInstanceConfig(Strict):
     instance: str
-    snapshot_timeout: Duration = timedelta(minutes=30)
+    snapshot_timeout: PositiveDuration = timedelta(minutes=30)
 
 
 class KubernetesCronJobConfig(Strict):
     name: str
     namespace: str = "default"
-    job_timeout: Duration = timedelta(minutes=30)
+    job_timeout: PositiveDuration = timedelta(minutes=30)
 
 
 class Database(Strict):
@@ -118,4 +118,4 @@ class Database(Strict):
     description: str | None = None
     rds: RdsInstanceConfig | None = None
     kubernetes_cronjob: KubernetesCronJobConfig | None = None
-    max_backup_age: Duration = timedelta(hours=26)
+    max_backup_age: PositiveDuration = timedelta(hours=26)
