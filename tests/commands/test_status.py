@@ -1,7 +1,9 @@
-"""/ops status against real HTTP endpoints on loopback."""
+"""/ops status against real HTTP endpoints on loopback, and the fan-out under it."""
+import threading
 import time
 
 from bot.reply import Section
+from integrations.fanout import MAX_IN_FLIGHT, THREAD_PREFIX, Late, gather
 
 
 def _services(targets, *paths, timeout="2s"):
@@ -68,3 +70,34 @@ def test_unknown_service_suggests_the_close_one(make_runtime, run_ops, health_ta
 def test_no_services_configured_says_where_to_add_them(make_runtime, run_ops):
     reply = run_ops(make_runtime(), "status")
     assert "services:" in reply.text
+
+
+def test_a_hundred_checks_are_all_in_flight_at_once():
+    """Each call waits until all 100 have started: a fan-out narrower than 100 breaks the barrier."""
+    barrier = threading.Barrier(100, timeout=30)
+    results = gather({f"svc-{i}": lambda: barrier.wait() >= 0 for i in range(100)}, deadline_s=60)
+    assert results == {f"svc-{i}": True for i in range(100)}
+
+
+def _io_threads():
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+def test_a_wider_fan_out_queues_beyond_the_bound_and_never_grows_the_threads_past_it():
+    for _ in range(3):
+        results = gather({str(i): lambda: threading.current_thread().name for i in range(2 * MAX_IN_FLIGHT)},
+                         deadline_s=60)
+        names = set(results.values())
+        assert len(results) == 2 * MAX_IN_FLIGHT and all(n.startswith(THREAD_PREFIX) for n in names)
+        assert len(names) <= MAX_IN_FLIGHT
+        assert len(_io_threads()) <= MAX_IN_FLIGHT
+
+
+def test_a_call_past_the_deadline_is_late_and_the_others_still_answer():
+    release = threading.Event()
+    try:
+        results = gather({"stuck": lambda: release.wait(30), "quick": lambda: "ok"}, deadline_s=0.2)
+    finally:
+        release.set()
+    assert results["quick"] == "ok"
+    assert results["stuck"] == Late("stuck", 0.2)
