@@ -34,7 +34,8 @@ class SharedClient:
             if self._client is None:
                 import httpx
 
-                limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+                # As wide as the fan-out (integrations.fanout): no check waits for a connection.
+                limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
                 self._client = httpx.Client(limits=limits, follow_redirects=True, headers={"User-Agent": USER_AGENT})
             return self._client
 
