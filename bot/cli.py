@@ -50,9 +50,9 @@ class Stopping:
         self._starting = True
 
     def install(self) -> None:
+        threading.Thread(target=self._watchdog, name="opsbot-stop-watchdog", daemon=True).start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        threading.Thread(target=self._watchdog, name="opsbot-stop-watchdog", daemon=True).start()
 
     def serving(self) -> None:
         """From now on a signal only sets the event; the bot stops itself."""
@@ -173,12 +173,13 @@ def _schedules(config: OpsConfig) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     stopping = Stopping() if args.cmd in ("serve", "socket") else None
-    if stopping is not None:
-        stopping.install()                          # first: before anything slow, and before PID 1 needs it
     try:
+        if stopping is not None:
+            stopping.install()                      # first: before anything slow, and before PID 1 needs it
         _setup_logging()
         code, message = _run(args, stopping), None
     except Stopped as exc:
+        _setup_logging()                            # if the signal came first
         log.info("opsbot stopped while starting (%s)", exc)
         return 0
     except KeyboardInterrupt:
