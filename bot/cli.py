@@ -46,7 +46,6 @@ class Stopping:
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.since: float | None = None
         self._starting = True
 
     def install(self) -> None:
@@ -249,6 +248,7 @@ def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> 
     socket_mode = args.cmd == "socket"
     settings.require("slack_bot_token", *(("slack_app_token",) if socket_mode else ("slack_signing_secret",)))
     config = load_config(args.config or settings.config_path)
+    from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
     from bot.app import Transport, build_bot
@@ -256,7 +256,10 @@ def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> 
 
     listener = _listen(args.host, args.port)
     _check_slack(settings)
-    bot = build_bot(settings, config, socket_mode=socket_mode)
+    try:
+        bot = build_bot(settings, config, socket_mode=socket_mode)
+    except BoltError as exc:          # Slack changed its answer since _check_slack: still one line
+        raise CliError(f"Slack: {str(exc).splitlines()[0]}") from exc
     transport: Transport = HttpTransport(listener)
     if socket_mode:
         assert settings.slack_app_token is not None
@@ -272,7 +275,7 @@ def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> 
 
 def _check_slack(settings: Settings) -> None:
     """auth.test, so that a rejected token or an unreachable Slack is one clear line, not Bolt's traceback."""
-    from bot.delivery import RefusedError, UnavailableError
+    from bot.delivery import DeliveryError, RefusedError
     from bot.slack.client import translated, web_client
 
     quiet = logging.getLogger("slack_sdk")        # it logs the failure too: say it once, here
@@ -283,7 +286,7 @@ def _check_slack(settings: Settings) -> None:
             web_client(settings).auth_test()
     except RefusedError as exc:
         raise CliError(f"Slack rejected the bot token ({exc.code})") from exc
-    except UnavailableError as exc:
+    except DeliveryError as exc:                  # unreachable, failing, or rate-limiting us
         raise CliError(f"Slack is unreachable at {settings.slack_api_url} ({_reason(exc)})") from exc
     finally:
         quiet.setLevel(level)

@@ -43,8 +43,10 @@ def stopped_in_time(proc: subprocess.Popen[str]) -> int:
 def test_sigterm_stops_serve_within_10s_with_exit_0(start_bot):
     bot = start_bot()
     assert httpx.get(bot.url + "/healthz").status_code == 200
+    started = time.monotonic()
     bot.proc.send_signal(signal.SIGTERM)
     assert stopped_in_time(bot.proc) == 0
+    print(f"serve stopped {time.monotonic() - started:.2f}s after SIGTERM")
     bot._reader.join(5)
     log = "".join(bot.log)
     assert "SIGTERM: stopping" in log and log.rstrip().endswith("opsbot stopped")
