@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BoardFactory = Callable[[sessionmaker[Session], Clock], Board]
 Worker = Callable[[threading.Event], None]
-JOIN_S = 10.0
+JOIN_S = 4.0            # after the HTTP drain (bot.transports.DRAIN_S), during which the workers stop too
 
 
 def build_runtime(
@@ -95,8 +96,9 @@ class Bot:
             transport.serve(self, stop)
         finally:
             stop.set()
+            deadline = time.monotonic() + JOIN_S          # one budget for all: they stop side by side
             for thread in threads:
-                thread.join(JOIN_S)
+                thread.join(max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
                     log.warning("%s did not stop within %.0fs; leaving it", thread.name, JOIN_S)
 

@@ -1,4 +1,11 @@
-"""The `opsbot` command line: serve | socket | console | db upgrade | config check."""
+"""The `opsbot` command line: serve | socket | console | db upgrade | config check.
+
+Kept light to import: `serve` and `socket` take SIGTERM and SIGINT before anything heavy is loaded, because a
+process that is PID 1 (as in a container) never gets a signal it has no handler for. A signal while the bot
+starts stops the start; once it serves, it stops gracefully (see `Stopping`).
+
+Every reason the bot cannot start is one line on stderr and an exit code (docs/deploy.md, "Exit codes").
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,14 +16,66 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.config import ConfigError, OpsConfig, load_config
-from bot.config.services import Service
-from bot.settings import Settings, SettingsError
+if TYPE_CHECKING:
+    from bot.config import OpsConfig
+    from bot.config.services import Service
+    from bot.settings import Settings
+    from bot.transports import Listener
 
 log = logging.getLogger("opsbot")
+EXIT_CONFIG = 1         # the config file is missing or invalid
+EXIT_START = 2          # anything else that keeps the bot from starting (environment, Slack, port, database)
+EXIT_INTERRUPTED = 130  # Ctrl-C during `db upgrade`, `config check` or `console`
+STOP_S = 9.5            # from the stop signal to the exit, whatever is still running then
+
+
+class CliError(Exception):
+    """A reason the command cannot run; str() is the one line to print."""
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT arrived while the bot was still starting (a BaseException: nothing catches it)."""
+
+
+class Stopping:
+    """SIGTERM and SIGINT for `serve` and `socket`. While the bot starts, a signal stops the start where it
+    is (raising `Stopped`); once it serves, a signal sets `event`, which every part of the bot waits on."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._starting = True
+
+    def install(self) -> None:
+        threading.Thread(target=self._watchdog, name="opsbot-stop-watchdog", daemon=True).start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def serving(self) -> None:
+        """From now on a signal only sets the event; the bot stops itself."""
+        self._starting = False
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.event.is_set():
+            log.info("%s: stopping", signal.Signals(signum).name)
+        self.event.set()
+        if self._starting:
+            self._starting = False        # raise once: the start's own clean-up must not be interrupted
+            raise Stopped(signal.Signals(signum).name)
+
+    def _watchdog(self) -> None:
+        """The stop is bounded: STOP_S after the signal, whatever still runs (a command finishing after its
+        ack, a stuck call) is left behind, the log is flushed, and the process exits."""
+        self.event.wait()
+        if threading.Event().wait(STOP_S):
+            return
+        log.warning("stopping took over %.1fs; exiting without waiting for: %s", STOP_S,
+                    ", ".join(t.name for t in threading.enumerate() if t.is_alive() and not t.daemon) or "nothing")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,10 +113,6 @@ def _setup_logging() -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("slack_sdk", "slack_bolt", "httpx", "httpcore", "alembic", "waitress"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-
-
-def _config(settings: Settings, path: Path | None) -> OpsConfig:
-    return load_config(path or settings.config_path)
 
 
 def _service_checks(s: Service) -> list[str]:
@@ -116,22 +171,56 @@ def _schedules(config: OpsConfig) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging()
-    settings = Settings.from_env(os.environ)
+    stopping = Stopping() if args.cmd in ("serve", "socket") else None
     try:
-        return _run(args, settings)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except SettingsError as exc:
-        print(f"opsbot: {exc}", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as exc:
-        print(f"opsbot: database error ({type(exc).__name__}); check DATABASE_URL", file=sys.stderr)
-        return 3
+        if stopping is not None:
+            stopping.install()                      # first: before anything slow, and before PID 1 needs it
+        _setup_logging()
+        code, message = _run(args, stopping), None
+    except Stopped as exc:
+        _setup_logging()                            # if the signal came first
+        log.info("opsbot stopped while starting (%s)", exc)
+        return 0
+    except KeyboardInterrupt:
+        code, message = EXIT_INTERRUPTED, "opsbot: interrupted"
+    except Exception as exc:
+        failure = _failure(exc)
+        if failure is None:
+            raise
+        code, message = failure
+    if message is not None:
+        print(message, file=sys.stderr)
+    return code
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _failure(exc: Exception) -> tuple[int, str] | None:
+    """The exit code and the one line for an error that keeps the command from running; None for a bug."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.config import ConfigError
+    from bot.settings import SettingsError
+    from bot.storage.errors import UnsupportedDatabaseError, describe
+
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG, str(exc)
+    if isinstance(exc, SQLAlchemyError):
+        return EXIT_START, f"opsbot: {describe(exc, _database_url())}"
+    if isinstance(exc, (SettingsError, UnsupportedDatabaseError, CliError)):
+        return EXIT_START, f"opsbot: {exc}"
+    return None
+
+
+def _database_url() -> str:
+    from bot.settings import Settings
+
+    return Settings.from_env(os.environ).database_url
+
+
+def _run(args: argparse.Namespace, stopping: Stopping | None) -> int:
+    from bot.config import load_config
+    from bot.settings import Settings
+
+    settings = Settings.from_env(os.environ)
     if args.cmd == "config":
         path = args.file or settings.config_path
         print(summary(load_config(path), path))
@@ -145,41 +234,85 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "console":
         from bot.app import build_console
 
-        build_console(settings, _config(settings, args.config), user_id=args.user).run(
+        build_console(settings, load_config(args.config or settings.config_path), user_id=args.user).run(
             sys.stdin, prompt=sys.stdin.isatty())
         return 0
-    return _slack(args, settings)
+    assert stopping is not None
+    return _slack(args, settings, stopping)
 
 
-def _slack(args: argparse.Namespace, settings: Settings) -> int:
+def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> int:
     """`serve` or `socket`: the same bot over HTTP or over Socket Mode, until SIGTERM or SIGINT."""
+    from bot.config import load_config
+
     socket_mode = args.cmd == "socket"
     settings.require("slack_bot_token", *(("slack_app_token",) if socket_mode else ("slack_signing_secret",)))
-    config = _config(settings, args.config)
+    config = load_config(args.config or settings.config_path)
+    from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
     from bot.app import Transport, build_bot
     from bot.transports import HttpTransport, SocketModeTransport
 
+    listener = _listen(args.host, args.port)
+    _check_slack(settings)
     try:
         bot = build_bot(settings, config, socket_mode=socket_mode)
-    except SlackApiError as exc:
-        print(f"opsbot: Slack rejected the bot token ({exc.response.get('error')})", file=sys.stderr)
-        return 2
-    transport: Transport = HttpTransport(args.host, args.port)
+    except BoltError as exc:          # Slack changed its answer since _check_slack: still one line
+        raise CliError(f"Slack: {str(exc).splitlines()[0]}") from exc
+    transport: Transport = HttpTransport(listener)
     if socket_mode:
         assert settings.slack_app_token is not None
-        transport = SocketModeTransport(settings.slack_app_token, args.host, args.port)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        transport = SocketModeTransport(settings.slack_app_token, listener)
+    stopping.serving()
     try:
-        bot.run(transport, stop=stop)
+        bot.run(transport, stop=stopping.event)
     except SlackApiError as exc:
-        print(f"opsbot: Slack refused the connection ({exc.response.get('error')})", file=sys.stderr)
-        return 2
+        raise CliError(f"Slack refused the Socket Mode connection ({exc.response.get('error')})") from exc
     log.info("opsbot stopped")
     return 0
+
+
+def _check_slack(settings: Settings) -> None:
+    """auth.test, so that a rejected token or an unreachable Slack is one clear line, not Bolt's traceback."""
+    from bot.delivery import DeliveryError, RefusedError
+    from bot.slack.client import translated, web_client
+
+    quiet = logging.getLogger("slack_sdk")        # it logs the failure too: say it once, here
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        with translated("auth.test"):
+            web_client(settings).auth_test()
+    except RefusedError as exc:
+        raise CliError(f"Slack rejected the bot token ({exc.code})") from exc
+    except DeliveryError as exc:                  # unreachable, failing, or rate-limiting us
+        raise CliError(f"Slack is unreachable at {settings.slack_api_url} ({_reason(exc)})") from exc
+    finally:
+        quiet.setLevel(level)
+
+
+def _listen(host: str, port: int) -> Listener:
+    from bot.transports import Listener
+
+    try:
+        return Listener(host, port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for a network failure ("Connection refused", "Address already in use")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        reason = getattr(seen, "reason", None)          # urllib's URLError wraps the OSError
+        for candidate in (reason, seen):
+            if isinstance(candidate, OSError) and candidate.strerror:
+                return candidate.strerror
+            if isinstance(candidate, TimeoutError):
+                return "timed out"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _safe_url(url: str) -> str:

@@ -1,5 +1,6 @@
 """The bot's HTTP side: one WSGI app — Slack on POST /slack/events (over HTTP only), the alarm receivers on
-POST /alerts/{sns,alertmanager,webhook}, liveness on /healthz, readiness on /readyz — and the server for it.
+POST /alerts/{sns,alertmanager,webhook}, liveness on /healthz, readiness on /readyz. (The server
+for it, waitress, is bot.transports.Listener.)
 
 Both transports serve it: `opsbot serve` with the Slack route, `opsbot socket` without it (Slack arrives over
 the WebSocket; this port then needs no public exposure).
@@ -8,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -70,26 +69,3 @@ def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: tuple[str, Wsg
 
     return app
 
-
-@dataclass
-class HttpServer:
-    """waitress on its own thread, so the caller's thread stays free to wait for the stop signal."""
-
-    app: WsgiApp
-    host: str
-    port: int
-
-    def start(self) -> int:
-        """Listen and serve in the background; the port actually bound (0 picks a free one)."""
-        from waitress import create_server  # type: ignore[import-untyped]
-
-        self._server = create_server(self.app, host=self.host, port=self.port, threads=HTTP_THREADS, ident="opsbot")
-        port = int(getattr(self._server, "effective_port", self.port))
-        self._thread = threading.Thread(target=self._server.run, name="opsbot-http", daemon=True)
-        self._thread.start()
-        return port
-
-    def close(self) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.close()

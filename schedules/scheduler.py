@@ -2,8 +2,9 @@
 
 - Jobs live in APScheduler's SQLAlchemyJobStore (table `apscheduler_jobs`, created by migration 0008), so a
   bot that was down knows which slot fell due meanwhile.
-- One replica leads (`schedules.leader`); only the leader runs APScheduler. A standby asks every
-  `scheduler.leader_poll`, so it leads within one poll of the leader's death.
+- One replica leads (`schedules.leader`); only the leader runs APScheduler. A standby waits for the leader's
+  lock, so it leads as soon as the leader stops or dies (on PostgreSQL at once; on a SQLite file within
+  `leader.FILE_POLL_S`).
 - A slot runs once even if two leaders ever overlapped: `checklist_runs` is unique on (name, slot).
 - Late slots: `coalesce` runs a backlog once. Within `scheduler.misfire_grace_time` the slot runs and the
   report says how late it is; beyond it the slot is stored as skipped (`/ops checklist history` shows it).
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from schedules.weekly_report import weekly_report
 log = logging.getLogger(__name__)
 JOB_FUNC = "schedules.scheduler:scheduled"
 TABLE = "apscheduler_jobs"
+STANDBY_SLICE_S = 1.0
 INTERRUPTED_AFTER = timedelta(minutes=15)   # a run "running" this long died with the replica that ran it
 
 
@@ -252,17 +255,30 @@ class ScheduleRunner:
         return job.next_run_time if job is not None else None
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Lead or stand by until `stop`; then stop scheduling and release the lock, so that a standby leads
+        at once. A leader checks its lock every `leader_poll`; a standby waits for the lock itself."""
         self.jobs.stop = stop
         poll = self.rt.config.scheduler.leader_poll.total_seconds()
         try:
             while not stop.is_set():
                 try:
-                    self.step()
+                    leading = self.step()
                 except Exception:
                     log.exception("scheduler: leadership check failed; retrying in %.0fs", poll)
-                stop.wait(poll)
+                    leading = True               # wait a poll before the next try
+                if leading:
+                    stop.wait(poll)
+                else:
+                    self._stand_by(stop, poll)
         finally:
             self.close()
+
+    def _stand_by(self, stop: threading.Event, poll: float) -> None:
+        """Wait for the lock for up to `poll`, in slices of STANDBY_SLICE_S so that a stop is seen quickly."""
+        slices = max(1, math.ceil(poll / STANDBY_SLICE_S))      # counted, not timed: tests freeze the clock
+        for _ in range(slices):
+            if stop.is_set() or self.lock.wait_acquire(min(poll, STANDBY_SLICE_S)):
+                return                           # stopping, or ours: the next step() starts the schedule
 
     def close(self) -> None:
         with self._guard:

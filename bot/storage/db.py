@@ -17,6 +17,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from bot.storage.errors import check_url, unusable_driver
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,14 +43,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with timeouts, so a stuck database fails a request instead of hanging it."""
+    """An engine with timeouts, so a stuck database fails a request instead of hanging it.
+    Raises UnsupportedDatabaseError for a URL the bot cannot use (bot.storage.errors)."""
+    check_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 5, "check_same_thread": False}
     elif url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 3}
         kwargs.update(pool_timeout=5, pool_size=20, max_overflow=10)   # 16 HTTP threads + workers + outbox
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(url, **kwargs)
+    except ImportError as exc:
+        raise unusable_driver(url, exc) from exc
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)

@@ -90,11 +90,3 @@ def test_socket_mode_without_app_token_is_one_line(tmp_path):
     result = run_opsbot("socket", env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == "opsbot: missing environment variable(s): SLACK_APP_TOKEN"
-
-
-def test_unreachable_database_is_one_line(tmp_path):
-    env = {"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "OPSBOT_CONFIG": "examples/demo.yaml",
-           "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"}
-    result = run_opsbot("serve", env=env)
-    assert result.returncode == 3 and "Traceback" not in result.stderr
-    assert "database error" in result.stderr
