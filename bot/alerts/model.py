@@ -5,8 +5,9 @@ Limits are checked before anything is parsed deeply: a body over MAX_BODY bytes,
 MAX_DEPTH (a cheap scan of the bytes, outside strings), is refused as a whole.
 
 Text fields (docs/alerts.md, "What a receiver accepts"):
-- A string is made safe: NUL and the other C0 control characters except tab and newline become U+FFFD
-  (CR LF becomes LF first), and so do lone surrogates (legal in JSON, refused by every UTF-8 codec).
+- Every string of the document, keys too, is made safe as it is decoded (`loads`): NUL and the other C0
+  control characters except tab and newline become U+FFFD (CR LF becomes LF first), and so do lone
+  surrogates (legal in JSON, refused by every UTF-8 codec).
 - A number or a boolean where text is expected is written as JSON writes it (`2`, `0.5`, `true`).
 - An object or a list where text is expected rejects the alert with the field's path ("wrong_type").
 - Labels, annotations and details are free-form maps: their keys are made safe, and a value that is an
@@ -27,8 +28,9 @@ MAX_LABELS = 20
 EXCERPT = 300
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_RISKY_ESCAPE = re.compile(rb"\\(?:[bfr]|u00[01][0-9a-fA-F]|u[dD][89a-fA-F][0-9a-fA-F]{2})")
+_NOT_SYNTAX = bytes(b for b in range(256) if b not in b'[]{}"')
+_SQUARE = bytes.maketrans(b"{}", b"[]")
 
 
 class BadPayloadError(Exception):
@@ -87,30 +89,53 @@ def check_limits(body: bytes) -> None:
 
 
 def nesting(data: bytes) -> int:
-    """How deep the brackets of a JSON text go, ignoring strings; stops counting past MAX_DEPTH."""
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for byte in brackets:
-        if byte in b"[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_DEPTH:
-                    break
-        else:
-            depth -= 1
-    return deepest
+    """How deep the brackets of a JSON text go, strings skipped; MAX_DEPTH + 1 for anything deeper.
+
+    All in C-speed bytes operations (a 1 MB body takes milliseconds): drop escaped backslashes and quotes,
+    keep only brackets and quotes, drop what lies between quotes, then peel the innermost pairs off, one
+    level a round. Brackets that never pair (not JSON) count as going deeper still."""
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    shape = b"".join(data.translate(None, _NOT_SYNTAX).split(b'"')[::2]).translate(_SQUARE)
+    for depth in range(MAX_DEPTH + 2):
+        if not shape:
+            return depth
+        peeled = shape.replace(b"[]", b"")
+        if len(peeled) == len(shape):        # what is left is "]]…[[": unmatched, so count the openers too
+            return min(MAX_DEPTH + 1, depth + len(shape) - len(shape.rstrip(b"[")))
+        shape = peeled
+    return MAX_DEPTH + 1
 
 
-def loads(data: str | bytes, what: str = "body") -> Any:
-    """JSON from untrusted input within the limits; BadPayloadError(400) naming `what` otherwise."""
+def loads(data: str | bytes, what: str = "body", *, clean: bool = True) -> Any:
+    """JSON from untrusted input within the limits, its strings made safe (unless `clean` is False: SNS checks
+    a signature over the strings as sent first); BadPayloadError(400) naming `what` otherwise."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if nesting(raw) > MAX_DEPTH:
         raise BadPayloadError(f"{what} nested deeper than {MAX_DEPTH}")
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except (ValueError, RecursionError):         # UnicodeDecodeError is a ValueError
         raise BadPayloadError(f"{what} is not JSON") from None
+    return cleaned(doc) if clean and needs_cleaning(raw) else doc
+
+
+def needs_cleaning(raw: bytes) -> bool:
+    """Whether a JSON text may decode to a string `safe` would change. JSON allows no raw control character
+    in a string, and a surrogate in UTF-8 does not decode: both arrive only as escapes. A NUL byte means the
+    text is not UTF-8 (json also reads UTF-16 and UTF-32): then look at every string."""
+    return b"\x00" in raw or _RISKY_ESCAPE.search(raw) is not None
+
+
+def cleaned(value: Any) -> Any:
+    """A decoded JSON value with every string, keys too, made safe (depth is bounded by MAX_DEPTH)."""
+    if isinstance(value, str):
+        return safe(value)
+    if isinstance(value, dict):
+        return {safe(k): cleaned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cleaned(v) for v in value]
+    return value
 
 
 # --- one alert at a time ---------------------------------------------------------------------------------------
@@ -138,12 +163,14 @@ class Reader:
 
     def text(self, value: object, name: str, limit: int) -> str:
         """Text for a field with a meaning (title, severity, service, key…); "" when absent."""
+        if type(value) is str:
+            return value if len(value) <= limit else trim(value, limit)
         if value is None:
             return ""
         if isinstance(value, dict | list):
             kind = "an object" if isinstance(value, dict) else "a list"
             raise InvalidAlert("wrong_type", f"{self.where}.{name} is {kind}, not text")
-        return trim(safe(scalar(value)), limit)
+        return trim(scalar(value), limit)
 
     def status(self, value: object, default: str | None = None) -> str:
         if value is None and default is not None:
@@ -167,17 +194,20 @@ class Reader:
 
 
 def labels(value: Mapping[str, Any], *, key_limit: int = 64, value_limit: int = 200) -> dict[str, str]:
-    """The first MAX_LABELS entries of a free-form map as safe text (objects and lists as compact JSON)."""
-    return {trim(safe(k), key_limit): loose(v, value_limit) for k, v in itertools.islice(value.items(), MAX_LABELS)}
+    """The first MAX_LABELS entries of a free-form map as text (objects and lists as compact JSON)."""
+    return {(k if len(k) <= key_limit else trim(k, key_limit)): loose(v, value_limit)
+            for k, v in itertools.islice(value.items(), MAX_LABELS)}
 
 
 def loose(value: object, limit: int) -> str:
-    """Any JSON value as safe text: what a free-form map's values become."""
+    """Any JSON value (from `loads`: its strings are safe already) as text: what a free-form map's values become."""
+    if type(value) is str:
+        return value if len(value) <= limit else trim(value, limit)
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return trim(safe(json.dumps(value, ensure_ascii=False, separators=(",", ":"))), limit)
-    return trim(safe(scalar(value)), limit)
+        return trim(json.dumps(value, ensure_ascii=False, separators=(",", ":")), limit)
+    return trim(scalar(value), limit)
 
 
 def scalar(value: object) -> str:

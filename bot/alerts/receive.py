@@ -157,6 +157,6 @@ class Receivers:
 
         try:
             httpx.get(url, timeout=5.0).raise_for_status()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise BadPayloadError(f"could not confirm the subscription ({type(exc).__name__})", status=502) from exc
         log.info("confirmed an SNS subscription")

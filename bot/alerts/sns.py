@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from bot.alerts.model import AlertEvent, BadPayloadError, Parsed, Reader, labels, loads, loose, per_alert
+from bot.alerts.model import (
+    AlertEvent,
+    BadPayloadError,
+    Parsed,
+    Reader,
+    cleaned,
+    labels,
+    loads,
+    loose,
+    needs_cleaning,
+    per_alert,
+)
 from bot.config.alerts import SnsSettings
 from bot.config.services import Service
 
@@ -122,7 +133,7 @@ def verify(msg: dict[str, Any], settings: SnsSettings, certs: CertificateCache) 
 
 
 def parse(body: bytes, settings: SnsSettings, certs: CertificateCache, services: tuple[Service, ...]) -> SnsMessage:
-    msg: Any = loads(body)
+    msg: Any = loads(body, clean=False)       # the signature covers the strings as sent
     if not isinstance(msg, dict) or msg.get("Type") not in ("Notification", "SubscriptionConfirmation",
                                                              "UnsubscribeConfirmation"):
         raise BadPayloadError("not an SNS message (Type missing or unknown)")
@@ -130,6 +141,8 @@ def parse(body: bytes, settings: SnsSettings, certs: CertificateCache, services:
         if not msg.get(required):
             raise BadPayloadError(f"SNS message without {required}")
     verify(msg, settings, certs)
+    if needs_cleaning(body):
+        msg = cleaned(msg)
     if msg["Type"] != "Notification":
         url = str(msg.get("SubscribeURL", ""))
         if msg["Type"] == "SubscriptionConfirmation":

@@ -190,3 +190,17 @@ def test_an_sns_alarm_with_an_object_for_its_name_is_rejected(fake_sns):
     [rejected] = parsed.events
     assert isinstance(rejected, Rejection) and rejected.reason == "Message.AlarmName is an object, not text"
     assert parsed.receipt == f"sns:{msg['MessageId']}"
+
+
+def test_an_sns_message_is_made_safe_after_its_signature_is_checked(fake_sns):
+    msg = fake_sns.sign({"Type": "Notification", "MessageId": "m-1", "TopicArn": TOPIC, "Subject": "Disk\x00",
+                         "Message": "disk\r\nfull\x00", "Timestamp": "2026-11-23T03:00:00.000Z"})
+    [event] = parse_sns(msg).events                   # signed over the raw strings: it verifies
+    assert (event.title, event.reason) == ("Disk\ufffd", "disk\nfull\ufffd")
+
+
+def test_a_utf16_body_is_made_safe_too():
+    alert = {**AM["alerts"][0], "annotations": {"summary": "5xx\x00"}}
+    body = json.dumps({"version": "4", "alerts": [alert]}).encode("utf-16")
+    [event] = alertmanager.parse(body)
+    assert event.title == "5xx\ufffd"
