@@ -134,7 +134,7 @@ class Receivers:
         under its own receipt, `<receipt>#<index>`, so a retry of this delivery is still recognized) and
         reject the ones it refuses."""
         try:
-            return self.alerts.ingest([event for _, event in events], receipt=receipt), []
+            return self._ingest_batch([event for _, event in events], receipt), []
         except DATA_OR_STORAGE as exc:
             if unavailable(exc):
                 raise StorageUnavailable(type(exc).__name__) from exc
@@ -151,6 +151,18 @@ class Receivers:
                                                                  f"({type(exc).__name__})", event.title[:300]))
         return Ingested(sum(r.accepted for r in results), sum(r.duplicates for r in results),
                         tuple(i for r in results for i in r.alert_ids)), unstorable
+
+    def _ingest_batch(self, events: list[AlertEvent], receipt: str) -> Ingested:
+        """One more try when the database was busy or unreachable (SQLite's write lock held past its busy
+        timeout by a concurrent batch, a dropped connection): the receipt makes the second try safe, and it
+        spares the sender a retry. A second failure is the sender's 503."""
+        try:
+            return self.alerts.ingest(events, receipt=receipt)
+        except DATA_OR_STORAGE as exc:
+            if not unavailable(exc):
+                raise
+            log.info("storing a delivery failed (%s); trying once more", type(exc).__name__)
+        return self.alerts.ingest(events, receipt=receipt)
 
     def _confirm(self, url: str) -> None:
         import httpx  # only for SNS subscriptions: most bots never confirm one

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from bot.storage.db import make_engine, make_sessions
 from bot.storage.models import Alert, RejectedAlert
 from tests.conftest import StepClock
 from tests.fakes.sns import TOPIC, FakeSns
+from tests.waiting import wait_until
 
 TOKEN = "hook-t0ken"
 CONFIG: dict[str, Any] = {
@@ -287,3 +290,26 @@ def test_a_good_batch_with_a_bad_alert_over_http(served, http_receivers):
     assert response.status_code == 202
     assert response.json()["rejected"] == [{"index": BAD, "reason": f"alert {BAD}.service is an object, not text"}]
     assert total_count(http_receivers) == 299
+
+
+def test_a_database_busy_past_its_timeout_gets_one_more_try(sqlite_template, tmp_path, clock, caplog):
+    """SQLite's write lock held by another writer past the 5 s busy timeout: the receiver tries once more
+    (the receipt makes that safe) instead of making the sender retry."""
+    path = tmp_path / "opsbot.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    receivers = Receivers(Alerts(make_sessions(engine), clock, parse_config(CONFIG)), environ={})
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")                          # another writer holds the lock
+    caplog.set_level(logging.INFO, logger="bot.alerts.receive")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(receivers.handle, "alertmanager", batch("alertmanager", size=3), {})
+            wait_until(lambda: any("trying once more" in r.getMessage() for r in caplog.records), timeout=30,
+                       what="the first try to give up on the lock")
+            locker.execute("ROLLBACK")
+            status, body = answer.result(timeout=30)
+    finally:
+        locker.close()
+        engine.dispose()
+    assert (status, body["accepted"]) == (202, 3)
