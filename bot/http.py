@@ -37,11 +37,23 @@ def _alerts(receivers: Receivers, environ: dict[str, Any], start_response: Start
         return _json(start_response, "404 Not Found", {"error": f"alert receivers: {', '.join(KINDS)}"})
     if environ.get("REQUEST_METHOD") != "POST":
         return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(min(length, MAX_BODY + 1)) if length else b""
+    body = _read_body(environ)
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
     status, payload = receivers.handle(kind, body, headers)
     return _json(start_response, f"{status} {HTTPStatus(status).phrase}", payload)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """At most MAX_BODY + 1 bytes (one more than allowed, so the receiver can answer 413), whatever the
+    Content-Length says; without one (or with a garbled one) the body is read up to that limit: waitress
+    hands over the whole body, de-chunked and buffered."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        length = -1
+    limit = length if 0 <= length <= MAX_BODY else MAX_BODY + 1
+    data: bytes = environ["wsgi.input"].read(limit)
+    return data
 
 
 def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: tuple[str, WsgiApp] | None = None) -> WsgiApp:

@@ -8,7 +8,6 @@ so tests can allow loopback); certificates are fetched once and cached.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 from collections.abc import Callable
@@ -16,7 +15,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from bot.alerts.model import AlertEvent, BadPayloadError, mapping, text
+from bot.alerts.model import (
+    AlertEvent,
+    BadPayloadError,
+    Parsed,
+    Reader,
+    cleaned,
+    labels,
+    loads,
+    loose,
+    needs_cleaning,
+    per_alert,
+)
 from bot.config.alerts import SnsSettings
 from bot.config.services import Service
 
@@ -75,25 +85,32 @@ class CertificateCache:
 @dataclass(frozen=True, slots=True)
 class SnsMessage:
     kind: str                          # Notification | SubscriptionConfirmation | UnsubscribeConfirmation
-    events: list[AlertEvent]
+    events: list[Parsed]
     subscribe_url: str | None = None
+    receipt: str = ""                  # sns:<MessageId>: SNS repeats it when it retries a delivery
 
 
 def string_to_sign(msg: dict[str, Any]) -> bytes:
     fields = NOTIFICATION_FIELDS if msg.get("Type") == "Notification" else CONFIRMATION_FIELDS
-    return "".join(f"{k}\n{msg[k]}\n" for k in fields if k in msg and msg[k] is not None).encode()
+    # surrogatepass: a lone surrogate (legal JSON, never in a real SNS message) makes the signature fail, not us
+    return "".join(f"{k}\n{msg[k]}\n" for k in fields if k in msg and msg[k] is not None).encode("utf-8",
+                                                                                               "surrogatepass")
 
 
 def _check_url(url: str, settings: SnsSettings, what: str) -> None:
-    parts = urlparse(url)
-    if parts.scheme != settings.cert_scheme or not re.match(settings.cert_host_pattern, parts.hostname or ""):
+    try:
+        parts = urlparse(url)
+        host = parts.hostname or ""
+    except ValueError:                       # e.g. "http://[::1": not a URL at all
+        raise BadPayloadError(f"{what} is not a URL", status=403) from None
+    if parts.scheme != settings.cert_scheme or not re.match(settings.cert_host_pattern, host):
         raise BadPayloadError(f"{what} is not on an allowed SNS host", status=403)
 
 
 def verify(msg: dict[str, Any], settings: SnsSettings, certs: CertificateCache) -> None:
     """Raise BadPayloadError unless `msg` is signed by SNS for one of our topics."""
     if msg.get("TopicArn") not in settings.topics:
-        raise BadPayloadError(f"topic {text(msg.get('TopicArn'), 120)} is not in alerts.sns.topics", status=403)
+        raise BadPayloadError(f"topic {loose(msg.get('TopicArn'), 120)} is not in alerts.sns.topics", status=403)
     algorithm = HASHES.get(str(msg.get("SignatureVersion")))
     if algorithm is None:
         raise BadPayloadError("unknown SignatureVersion (expected 1 or 2)")
@@ -116,10 +133,7 @@ def verify(msg: dict[str, Any], settings: SnsSettings, certs: CertificateCache) 
 
 
 def parse(body: bytes, settings: SnsSettings, certs: CertificateCache, services: tuple[Service, ...]) -> SnsMessage:
-    try:
-        msg: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadPayloadError("body is not JSON") from None
+    msg: Any = loads(body, clean=False)       # the signature covers the strings as sent
     if not isinstance(msg, dict) or msg.get("Type") not in ("Notification", "SubscriptionConfirmation",
                                                              "UnsubscribeConfirmation"):
         raise BadPayloadError("not an SNS message (Type missing or unknown)")
@@ -127,34 +141,46 @@ def parse(body: bytes, settings: SnsSettings, certs: CertificateCache, services:
         if not msg.get(required):
             raise BadPayloadError(f"SNS message without {required}")
     verify(msg, settings, certs)
+    if needs_cleaning(body):
+        msg = cleaned(msg)
     if msg["Type"] != "Notification":
         url = str(msg.get("SubscribeURL", ""))
         if msg["Type"] == "SubscriptionConfirmation":
             _check_url(url, settings, "SubscribeURL")
         return SnsMessage(msg["Type"], [], subscribe_url=url or None)
-    return SnsMessage("Notification", [_event(msg, services)])
+    events = per_alert([msg], lambda m, r: _event(m, r, services), lambda _: "Message")
+    return SnsMessage("Notification", events, receipt=f"sns:{loose(msg['MessageId'], 100)}")
 
 
-def _event(msg: dict[str, Any], services: tuple[Service, ...]) -> AlertEvent:
-    receipt = f"sns:{text(msg['MessageId'], 100)}"
-    try:
-        alarm: Any = json.loads(msg["Message"])
-    except ValueError:
-        alarm = None
-    if not isinstance(alarm, dict) or "AlarmName" not in alarm:
-        subject = msg.get("Subject") or text(msg["Message"], 120)
-        return AlertEvent(source="sns", dedup_key=f"sns:{text(msg['MessageId'], 100)}", title=text(subject, 300),
-                          status="firing", reason=text(msg["Message"], 1000), receipt=receipt)
-    name = text(alarm["AlarmName"], 200)
-    state = str(alarm.get("NewStateValue", "ALARM"))
-    tag = SEVERITY_TAG.search(str(alarm.get("AlarmDescription") or ""))
-    trigger = mapping(alarm.get("Trigger"))
-    details = {"state": state, "region": text(alarm.get("Region"), 40), "account": text(alarm.get("AWSAccountId"), 20),
-               "metric": f"{text(trigger.get('Namespace'), 60)} {text(trigger.get('MetricName'), 60)}".strip()}
+def _event(msg: dict[str, Any], r: Reader, services: tuple[Service, ...]) -> AlertEvent:
+    alarm = _alarm(msg["Message"])
+    if alarm is None:
+        subject = r.text(msg.get("Subject"), "Subject", 300) or loose(msg["Message"], 120)
+        return AlertEvent(source="sns", dedup_key=f"sns:{loose(msg['MessageId'], 100)}", title=subject,
+                          status="firing", reason=loose(msg["Message"], 1000))
+    name = r.text(alarm["AlarmName"], "AlarmName", 200)
+    r.required(AlarmName=name)
+    state = r.text(alarm.get("NewStateValue"), "NewStateValue", 40) or "ALARM"
+    tag = SEVERITY_TAG.search(loose(alarm.get("AlarmDescription"), 1000))
+    trigger = r.mapping(alarm.get("Trigger"), "Trigger")
+    details = {"state": state, "region": loose(alarm.get("Region"), 40),
+               "account": loose(alarm.get("AWSAccountId"), 20),
+               "metric": f"{loose(trigger.get('Namespace'), 60)} {loose(trigger.get('MetricName'), 60)}".strip()}
     return AlertEvent(
-        source="sns", dedup_key=f"cw:{text(alarm.get('AlarmArn') or name, 200)}", title=name,
+        source="sns", dedup_key=f"cw:{r.text(alarm.get('AlarmArn'), 'AlarmArn', 200) or name}", title=name,
         status=CLOUDWATCH_STATE.get(state, "firing"), severity=tag.group(1) if tag else None,
         service=next((s.name for s in services if name in s.alarms), None),
-        reason=text(alarm.get("NewStateReason"), 1000) or None, details={k: v for k, v in details.items() if v},
-        receipt=receipt,
+        reason=r.text(alarm.get("NewStateReason"), "NewStateReason", 1000) or None,
+        details=labels({k: v for k, v in details.items() if v}),
     )
+
+
+def _alarm(message: object) -> dict[str, Any] | None:
+    """The CloudWatch alarm in an SNS message, or None when the message is something else."""
+    if not isinstance(message, str):
+        return None
+    try:
+        alarm = loads(message, "Message")
+    except BadPayloadError:
+        return None
+    return alarm if isinstance(alarm, dict) and "AlarmName" in alarm else None

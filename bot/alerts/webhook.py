@@ -5,19 +5,20 @@
     {"source": "uptime", "dedup_key": "api-down", "title": "API down", "severity": "critical",
      "status": "firing", "service": "backend", "details": {"region": "eu"}, "runbook_url": "https://…"}
 
-A body may also be a list of such objects.
+A body may also be a list of such objects. An `Idempotency-Key` header names the delivery: a retry that
+repeats it changes nothing (without one, the body's SHA-256 names it).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.alerts.model import AlertEvent, BadPayloadError, mapping, text
+from bot.alerts.model import AlertEvent, BadPayloadError, Parsed, Reader, labels, loads, loose, per_alert, safe
 
-REQUIRED = ("dedup_key", "title")
+MAX_ITEMS = 500
+RECEIPT_KEY = 150                 # alert_receipts.key is 200 characters
 
 
 def authenticate(body: bytes, headers: Mapping[str, str], *, token: str | None, hmac_secret: str | None) -> None:
@@ -26,42 +27,48 @@ def authenticate(body: bytes, headers: Mapping[str, str], *, token: str | None, 
         raise BadPayloadError("the generic webhook is not enabled (set alerts.webhook.token_env or "
                               "hmac_secret_env)", status=403)
     auth = headers.get("authorization", "")
-    if token is not None and auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip(), token):
+    if token is not None and auth.startswith("Bearer ") and _same(auth[7:].strip(), token):
         return
     signature = headers.get("x-opsbot-signature", "")
     if hmac_secret is not None and signature.startswith("sha256="):
         expected = hmac.new(hmac_secret.encode(), body, hashlib.sha256).hexdigest()
-        if hmac.compare_digest(signature[7:], expected):
+        if _same(signature[7:], expected):
             return
     raise BadPayloadError("missing or wrong credentials (Bearer token or X-Opsbot-Signature)", status=401)
 
 
-def parse(body: bytes) -> list[AlertEvent]:
-    try:
-        doc: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadPayloadError("body is not JSON") from None
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality that also takes a header with non-ASCII characters (compare_digest's str
+    form refuses those with a TypeError)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def parse(body: bytes) -> list[Parsed]:
+    """Each item read on its own: an invalid one becomes a Rejection, the others are kept."""
+    doc: Any = loads(body)
     items = doc if isinstance(doc, list) else [doc]
-    if not items or len(items) > 500:
-        raise BadPayloadError("send between 1 and 500 alerts per request")
-    return [_event(item, i) for i, item in enumerate(items)]
+    if not items or len(items) > MAX_ITEMS:
+        raise BadPayloadError(f"send between 1 and {MAX_ITEMS} alerts per request")
+    return per_alert(items, _event, lambda i: f"alert {i}")
 
 
-def _event(item: Any, i: int) -> AlertEvent:
-    if not isinstance(item, dict):
-        raise BadPayloadError(f"alert {i} is not an object")
-    missing = [k for k in REQUIRED if not item.get(k)]
-    if missing:
-        raise BadPayloadError(f"alert {i} is missing {', '.join(missing)}")
-    status = item.get("status", "firing")
-    if status not in ("firing", "resolved"):
-        raise BadPayloadError(f"alert {i}: status must be firing or resolved")
-    details = mapping(item.get("details"))
-    source = text(item.get("source") or "webhook", 40)
+def receipt(body: bytes, headers: Mapping[str, str]) -> str:
+    """The delivery's name: the sender's Idempotency-Key when it sends one, else the body's hash."""
+    key = safe(headers.get("idempotency-key", "").strip())[:RECEIPT_KEY]
+    return f"wh:key:{key}" if key else f"wh:{hashlib.sha256(body).hexdigest()}"
+
+
+def _event(item: dict[str, Any], r: Reader) -> AlertEvent:
+    key, title = r.text(item.get("dedup_key"), "dedup_key", 180), r.text(item.get("title"), "title", 300)
+    r.required(dedup_key=key, title=title)
+    status = r.status(item.get("status"), default="firing")
+    details = r.mapping(item.get("details"), "details")
+    source = r.text(item.get("source"), "source", 40) or "webhook"
     return AlertEvent(
-        source="webhook", dedup_key=f"wh:{source}:{text(item['dedup_key'], 180)}", title=text(item["title"], 300),
-        status=status, severity=text(item.get("severity"), 20) or None, service=text(item.get("service"), 64) or None,
-        reason=text(item.get("reason") or details.get("reason"), 1000) or None,
-        runbook_url=text(item.get("runbook_url"), 500) or None,
-        details={text(k, 40): text(v, 200) for k, v in list(details.items())[:20]},
+        source="webhook", dedup_key=f"wh:{source}:{key}", title=title, status=status,
+        severity=r.text(item.get("severity"), "severity", 40) or None,
+        service=r.text(item.get("service"), "service", 64) or None,
+        reason=r.text(item.get("reason"), "reason", 1000) or loose(details.get("reason"), 1000) or None,
+        runbook_url=r.text(item.get("runbook_url"), "runbook_url", 500) or None,
+        details=labels(details, key_limit=40),
     )

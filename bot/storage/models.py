@@ -172,6 +172,23 @@ class AlertReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class RejectedAlert(Base):
+    """An alert a receiver refused while keeping the rest of its delivery: why, and what it looked like.
+    One row per (receipt, item): a redelivery of the same batch adds nothing."""
+
+    __tablename__ = "rejected_alerts"
+    __table_args__ = (UniqueConstraint("receipt", "item", name="uq_rejected_alert"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    receiver: Mapped[str] = mapped_column(String(16))            # sns | alertmanager | webhook
+    receipt: Mapped[str] = mapped_column(String(200))            # the delivery (see bot.alerts.receive)
+    item: Mapped[int] = mapped_column(Integer)                   # the alert's index in the delivery
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    code: Mapped[str] = mapped_column(String(32))                # bot.alerts.model.Rejection.code
+    reason: Mapped[str] = mapped_column(String(300))
+    excerpt: Mapped[str] = mapped_column(Text)                   # the start of the alert, made safe
+
+
 class OutboxMessage(Base):
     """A Slack post or update still to be made for an alert. Pending updates of one alert coalesce:
     `pending_key` is unique while unsent, so a new change refreshes the same row instead of adding one."""
