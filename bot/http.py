@@ -21,6 +21,8 @@ from bot.storage.db import ping
 
 log = logging.getLogger(__name__)
 HTTP_THREADS = 16
+# waitress buffers a whole body before the app sees it: past this it answers 413 itself (its default is 1 GB).
+MAX_REQUEST_BODY = 2 * MAX_BODY
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 

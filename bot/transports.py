@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.app import Bot
-from bot.http import HTTP_THREADS, StartResponse, WsgiApp
+from bot.http import HTTP_THREADS, MAX_REQUEST_BODY, StartResponse, WsgiApp
 from bot.slack.bolt import SLACK_PATH
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class Listener:
 
         self.host = host
         self._app: WsgiApp | None = None
-        self._server: Any = create_server(self._serve, host=host, port=port, threads=HTTP_THREADS, ident="opsbot")
+        self._server: Any = create_server(self._serve, host=host, port=port, threads=HTTP_THREADS, ident="opsbot",
+                                                max_request_body_size=MAX_REQUEST_BODY)
         self._map: dict[int, Any] = getattr(self._server, "_map", None) or self._server.map
         self.port = int(getattr(self._server, "effective_port", port))
         self._thread = threading.Thread(target=self._server.run, name="opsbot-http", daemon=True)
