@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, func, select, update
+from sqlalchemy import Table, Text, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -187,8 +187,16 @@ def _store(session: Session, config: OpsConfig, rounds: list[list[_Run]], now: d
 
 
 def _bump(session: Session, pairs: Sequence[tuple[_Run, Any]], now: datetime) -> None:
-    """Count repeats of live alerts: one UPDATE for all of them (the hot path of a storm)."""
+    """Count repeats of live alerts (already locked): one UPDATE for all of them, the hot path of a storm."""
     if not pairs:
+        return
+    if session.get_bind().dialect.name == "postgresql":     # one statement, one array per column
+        session.execute(text(
+            "UPDATE alerts SET count = alerts.count + u.times, last_seen = :now, reason = coalesce(u.reason, "
+            "alerts.reason) FROM unnest(CAST(:ids AS INTEGER[]), CAST(:times AS INTEGER[]), CAST(:reasons AS TEXT[]))"
+            " AS u(id, times, reason) WHERE alerts.id = u.id"),
+            {"now": now, "ids": [row.id for _, row in pairs], "times": [run.times for run, _ in pairs],
+             "reasons": [run.reason for run, _ in pairs]})
         return
     stmt = (update(ALERTS).where(ALERTS.c.id == bindparam("b_id"))
             .values(count=ALERTS.c.count + bindparam("b_times"), last_seen=now,

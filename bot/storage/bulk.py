@@ -1,12 +1,15 @@
 """Many rows in one INSERT, fast on both databases.
 
-PostgreSQL gets one array per column (`INSERT … SELECT … FROM unnest(…)`): a statement of a few parameters
-whatever the number of rows (a VALUES list of thousands of placeholders costs more to build and parse than to
-run). SQLite gets SQLAlchemy's multi-row VALUES. Ids come back in the order of the rows given.
+PostgreSQL gets the rows as one JSON parameter (`INSERT … SELECT … FROM json_to_recordset(…)`): one
+placeholder whatever the number of rows (a VALUES list of thousands of placeholders, or one array per column,
+costs more to build, send and parse than to run). SQLite gets SQLAlchemy's multi-row VALUES.
+Ids come back in the order of the rows given.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, text
@@ -40,15 +43,23 @@ def _postgresql(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer.quote
     columns = list(rows[0])
-    arrays = ", ".join(f"CAST(:p{i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns))
     names = ", ".join(quote(c) for c in columns)
-    sql = (f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM unnest({arrays}) "
-           f"WITH ORDINALITY AS u({names}, ord_) ORDER BY ord_")
+    types = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=dialect)}" for c in columns)
+    sql = (f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM ROWS FROM "
+           f"(json_to_recordset(CAST(:rows AS json)) AS ({types})) WITH ORDINALITY AS u({names}, ord_) ORDER BY ord_")
     if skip_conflicts_on:
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in skip_conflicts_on)}) DO NOTHING"
-    params = {f"p{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
+    params = {"rows": json.dumps(rows, ensure_ascii=False, default=_json_value)}
     if not returning_ids:
         session.execute(text(sql), params)
         return []
     # INSERT … SELECT … ORDER BY takes the serial ids in that order: sorted ids are the rows' ids, in order.
     return sorted(int(i) for i in session.execute(text(sql + " RETURNING id"), params).scalars())
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware datetime (bot.clock.utcnow())")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value insert_many can send")
