@@ -159,25 +159,12 @@ def _claim_receipts(session: Session, keys: list[str], now: datetime) -> set[str
 
 def _store(session: Session, config: OpsConfig, rounds: list[list[_Run]], now: datetime, seen: set[str], *,
            batch_seen: bool) -> None:
-    touched: dict[int, str] = {}
+    touched: dict[int, str] = {}                 # alert id -> channel: one outbox row each
     for runs in rounds:
         live = {row.active_key: row for row in session.execute(
             select(Alert.id, Alert.active_key, Alert.channel, Alert.incident_id)
             .where(Alert.active_key.in_([run.key for run in runs])).order_by(Alert.active_key).with_for_update())}
-        bumps: list[tuple[_Run, Any]] = []
-        resolves: list[tuple[_Run, Any]] = []
-        fresh: list[_Run] = []
-        for run in runs:
-            again = batch_seen or (run.first.receipt is not None and receipt_key(run.first.receipt) in seen)
-            row = live.get(run.key)
-            if run.firing and row is None:
-                fresh.append(run)
-            elif row is not None and not (run.firing and again):
-                (bumps if run.firing else resolves).append((run, row))
-                run.outcome = int(row.id)
-                touched[run.outcome] = row.channel
-            else:                   # a repeat already counted, or a resolution of nothing known
-                run.outcome = None if again else 0
+        bumps, resolves, fresh = _sort_out(runs, live, seen, batch_seen, touched)
         _bump(session, bumps, now)
         _resolve_many(session, resolves, now)
         for run, alert_id in zip(fresh, _create(session, config, fresh, now), strict=True):
@@ -186,7 +173,30 @@ def _store(session: Session, config: OpsConfig, rounds: list[list[_Run]], now: d
     _enqueue_many(session, touched, now)
 
 
-def _bump(session: Session, pairs: Sequence[tuple[_Run, Any]], now: datetime) -> None:
+Pairs = list[tuple[_Run, Any]]                   # a run and its live alert's row
+
+
+def _sort_out(runs: list[_Run], live: dict[str, Any], seen: set[str], batch_seen: bool,
+              touched: dict[int, str]) -> tuple[Pairs, Pairs, list[_Run]]:
+    """(repeats to count, alerts to resolve, alerts to create); a redelivered repeat of a live alert is none."""
+    bumps: Pairs = []
+    resolves: Pairs = []
+    fresh: list[_Run] = []
+    for run in runs:
+        again = batch_seen or (run.first.receipt is not None and receipt_key(run.first.receipt) in seen)
+        row = live.get(run.key)
+        if run.firing and row is None:
+            fresh.append(run)
+        elif row is not None and not (run.firing and again):
+            (bumps if run.firing else resolves).append((run, row))
+            run.outcome = int(row.id)
+            touched[run.outcome] = row.channel
+        else:                           # a repeat already counted, or a resolution of nothing known
+            run.outcome = None if again else 0
+    return bumps, resolves, fresh
+
+
+def _bump(session: Session, pairs: Pairs, now: datetime) -> None:
     """Count repeats of live alerts (already locked): one UPDATE for all of them, the hot path of a storm."""
     if not pairs:
         return
@@ -204,7 +214,7 @@ def _bump(session: Session, pairs: Sequence[tuple[_Run, Any]], now: datetime) ->
     session.execute(stmt, [{"b_id": row.id, "b_times": run.times, "b_reason": run.reason} for run, row in pairs])
 
 
-def _resolve_many(session: Session, pairs: Sequence[tuple[_Run, Any]], now: datetime) -> None:
+def _resolve_many(session: Session, pairs: Pairs, now: datetime) -> None:
     if not pairs:
         return
     session.execute(update(ALERTS).where(ALERTS.c.id.in_([row.id for _, row in pairs])).values(
