@@ -166,6 +166,24 @@ def test_a_batch_that_loses_a_race_is_stored_again_whole_with_its_receipt(make_r
     assert [a.count for a in rows(rt, Alert)] == [6, 1]
 
 
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_redelivery_arriving_while_the_first_delivery_is_stored_counts_nothing(make_runtime, clock):
+    """The sender's retry overtakes the slow first attempt: it waits for it, then counts as a redelivery."""
+    rt = make_runtime(CONFIG)
+    rt.alerts.ingest([event("k1")], receipt="am:earlier")
+    with rt.sessions() as first:                   # the first attempt has stored its receipt, not committed yet
+        first.add(AlertReceipt(key="am:retried", received_at=clock.now))
+        first.flush()
+        blocker = first.execute(text("SELECT pg_backend_pid()")).scalar()
+        with ThreadPoolExecutor(1) as pool:
+            retry = pool.submit(rt.alerts.ingest, [event("k1")], receipt="am:retried")
+            wait_until(lambda: _waiting_on(rt, blocker), timeout=10, what="the retry to wait for the first attempt")
+            first.commit()
+            result = retry.result(timeout=30)
+    assert (result.accepted, result.duplicates) == (0, 1)
+    assert [a.count for a in rows(rt, Alert)] == [1]
+
+
 def _waiting_on(rt, pid):
     with rt.engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
