@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, func, select, text, update
+from sqlalchemy import ARRAY, String, Table, Text, any_, bindparam, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import incidents
@@ -58,6 +58,16 @@ WITH before AS (SELECT key, received_at FROM alert_receipts WHERE key = ANY(CAST
                  ON CONFLICT (key) DO UPDATE SET received_at = EXCLUDED.received_at
                  RETURNING key, xmax = 0 AS inserted)
 SELECT stamped.key, stamped.inserted, before.received_at FROM stamped LEFT JOIN before ON before.key = stamped.key""")
+
+
+def lock_live(session: Session, keys: list[str]) -> dict[str, Any]:
+    """The live alerts of `keys` by key (id, active_key, channel, incident_id), locked in key order."""
+    stmt = select(Alert.id, Alert.active_key, Alert.channel, Alert.incident_id)
+    if _postgresql(session):        # one array parameter, not one placeholder per key
+        stmt = stmt.where(Alert.active_key == any_(cast(bindparam("keys", keys, type_=ARRAY(String)), ARRAY(String))))
+    else:
+        stmt = stmt.where(Alert.active_key.in_(keys))
+    return {row.active_key: row for row in session.execute(stmt.order_by(Alert.active_key).with_for_update())}
 
 
 def claim_receipts(session: Session, keys: list[str], now: datetime, window: timedelta) -> set[str]:

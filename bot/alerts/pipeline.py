@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,9 +124,7 @@ def _store(session: Session, config: OpsConfig, rounds: list[list[Run]], now: da
            batch_seen: bool) -> None:
     touched: dict[int, str] = {}                 # alert id -> channel: one outbox row each
     for runs in rounds:
-        live = {row.active_key: row for row in session.execute(
-            select(Alert.id, Alert.active_key, Alert.channel, Alert.incident_id)
-            .where(Alert.active_key.in_([run.key for run in runs])).order_by(Alert.active_key).with_for_update())}
+        live = batch.lock_live(session, [run.key for run in runs])
         bumps, resolves, fresh = _sort_out(runs, live, seen, batch_seen)
         if not batch.bump(session, bumps, now):
             touched.update((run.outcome, row.channel) for run, row in bumps if run.outcome)

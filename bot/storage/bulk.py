@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, insert, text
@@ -59,7 +60,12 @@ def _postgresql(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
 
 def _json_value(value: object) -> str:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware datetime (bot.clock.utcnow())")
-        return value.isoformat()
+        return _timestamp(value)
     raise TypeError(f"{type(value).__name__} is not a column value insert_many can send")
+
+
+@lru_cache(maxsize=64)          # a batch's rows share a few timestamps (its `now`, due times)
+def _timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware datetime (bot.clock.utcnow())")
+    return value.isoformat()
