@@ -28,6 +28,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -45,6 +46,7 @@ from bot.storage.models import Alert
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
 RECEIPT_WINDOW = timedelta(minutes=15)
+_BY_KEY = attrgetter("dedup_key")
 RECEIPT_MAX = 200                      # AlertReceipt.key's length; longer keys are stored as a digest
 
 
@@ -98,17 +100,18 @@ def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, 
 def _plan(config: OpsConfig, events: Iterable[AlertEvent]) -> list[list[Run]]:
     """Rounds of runs, each round at most one run per key, in the order the delivery gave them."""
     by_key: dict[str, list[Run]] = {}
-    for position, event in enumerate(sorted(events, key=lambda e: e.dedup_key)):
-        runs = by_key.setdefault(event.dedup_key, [])
-        last = runs[-1] if runs else None
-        if (last is not None and last.firing and event.status == "firing"
+    last: Run | None = None
+    for position, event in enumerate(sorted(events, key=_BY_KEY)):       # a key's events are adjacent
+        firing = event.status == "firing"
+        if (last is not None and firing and last.firing and last.first.dedup_key == event.dedup_key
                 and last.first.receipt == event.receipt):
             last.times += 1
             last.reason = event.reason or last.reason
             continue
         severity = config.alerts.severity(event.severity)
-        runs.append(Run(first=event, firing=event.status == "firing", position=position, severity=severity,
-                         channel=route(config, event, severity), reason=event.reason))
+        last = Run(first=event, firing=firing, position=position, severity=severity,
+                   channel=route(config, event, severity), reason=event.reason)
+        by_key.setdefault(event.dedup_key, []).append(last)
     depth = max((len(runs) for runs in by_key.values()), default=0)
     return [[runs[i] for runs in by_key.values() if len(runs) > i] for i in range(depth)]
 
