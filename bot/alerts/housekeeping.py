@@ -1,4 +1,5 @@
-"""Time-driven changes to alerts: auto-resolve quiet ones, and re-fire acknowledged ones left unresolved.
+"""Time-driven changes to alerts: auto-resolve quiet ones, re-fire acknowledged ones left unresolved, and
+forget delivery receipts older than the redelivery window.
 
 Each change is a conditional UPDATE on the row's current state, so replicas and restarts apply it once.
 """
@@ -6,13 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot import incidents
-from bot.alerts.pipeline import BOT_ACTOR, enqueue
+from bot.alerts.pipeline import BOT_ACTOR, RECEIPT_WINDOW, enqueue
 from bot.config.alerts import AlertSettings
-from bot.storage.models import Alert, AlertStatus
+from bot.storage.models import Alert, AlertReceipt, AlertStatus
 
 LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)
 
@@ -34,6 +35,13 @@ def auto_resolve(*, session: Session, settings: AlertSettings, now: datetime) ->
             _touched(session, alert_id, now, "auto-resolved",
                      f"no new firing for {settings.auto_resolve_after}; resolved automatically")
     return done
+
+
+def prune_receipts(*, session: Session, now: datetime) -> int:
+    """Delete receipts not seen within the redelivery window (ingest ignores them anyway); how many."""
+    result = session.execute(delete(AlertReceipt).where(AlertReceipt.received_at <= now - RECEIPT_WINDOW)
+                             .execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def refire_stale_acks(*, session: Session, settings: AlertSettings, now: datetime) -> list[int]:

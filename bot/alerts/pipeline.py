@@ -1,31 +1,53 @@
-"""Alert events in, alerts stored: receipts dedupe redeliveries, dedup keys merge repeats into one alert,
+"""Alert events in, alerts stored: receipts make redeliveries harmless, dedup keys merge repeats into one alert,
 P1/P2 open an incident, and every change queues one (coalesced) Slack delivery.
 
 Storing comes first and is the only thing a receiver waits for: Slack may be down, the outbox
 delivers later from the database.
+
+Redelivery (the rule, per receipt):
+  A delivery is named by its receipt: the receiver's key for "this exact delivery" (`am:<sha256 of body>`,
+  `wh:<sha256 of body>`, `wh:key:<Idempotency-Key>`, `sns:<MessageId>`); an event may carry its own
+  (`AlertEvent.receipt`, SNS). The receipt is written in the same transaction as the delivery's alerts, so
+  a delivery that was stored but not answered (a timeout, a crash) is known when the sender retries it.
+  A delivery whose receipt was seen within the last `RECEIPT_WINDOW` (15 minutes, counted from the last
+  time it was seen) is a redelivery: it applies only state changes — it fires an alert that is not live
+  (resolved since, or never stored) and resolves a live one — and never counts a firing again. A receipt
+  seen longer ago is a new delivery: a content hash must not hide a real, later repeat. Old receipts are
+  deleted by housekeeping (`housekeeping.prune_receipts`); one not yet deleted is ignored all the same.
+
+Speed: a delivery is one transaction of a few set-based statements whatever its size (bot.alerts.batch: the
+receipts stamped, one SELECT … FOR UPDATE of the live alerts in key order, one UPDATE of their counts, one
+INSERT … RETURNING of new alerts, of their incidents and of timeline rows, one INSERT of outbox rows);
+everything that needs no database (grouping, severity, routing) is worked out before the transaction starts,
+so SQLite's write lock is held briefly.
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import incidents
-from bot.alerts.escalation import first_due
+from bot.alerts import batch
+from bot.alerts.batch import BOT_ACTOR as BOT_ACTOR
+from bot.alerts.batch import Pairs, Run
 from bot.alerts.model import AlertEvent
 from bot.clock import Clock
 from bot.config import OpsConfig
-from bot.storage.db import insert_ignoring_duplicates, session_scope
-from bot.storage.models import Alert, AlertReceipt, AlertStatus, OutboxMessage
+from bot.storage.db import session_scope
+from bot.storage.models import Alert
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
-BOT_ACTOR = "opsbot"
+RECEIPT_WINDOW = timedelta(minutes=15)
+_BY_KEY = attrgetter("dedup_key")
+RECEIPT_MAX = 200                      # AlertReceipt.key's length; longer keys are stored as a digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,136 +65,102 @@ def route(config: OpsConfig, event: AlertEvent, severity: str) -> str:
     return config.channels.alerts
 
 
+def receipt_key(receipt: str) -> str:
+    """The stored form of a receipt: as given, or its prefix and a digest when it is longer than a key."""
+    if len(receipt) <= RECEIPT_MAX:
+        return receipt
+    return receipt[:16] + ":sha256:" + hashlib.sha256(receipt.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, events: list[AlertEvent],
            receipt: str | None = None) -> Ingested:
-    """Store a delivery's events in one transaction (one commit for a batch of 500 is what survives a storm);
-    if it races with another delivery, store them one by one instead. A delivery whose `receipt` was stored
-    already is a redelivery: nothing changes."""
-    if receipt is not None:
-        with session_scope(sessions) as session:
-            if session.get(AlertReceipt, receipt) is not None:
-                return Ingested(0, len(events), ())
-    # Same lock order in every transaction (by key, stable for one key's events): no deadlocks between batches.
-    ordered = sorted(events, key=lambda e: e.dedup_key)
-    try:
-        with session_scope(sessions) as session:
-            now = clock()
-            if receipt is not None:
-                session.add(AlertReceipt(key=receipt, received_at=now))
-            results: list[int | None] = []
-            for event, times in _runs(ordered):
-                alert_id = _apply(session, config, event, now, times=times)
-                results += [alert_id] * times
-            return _summarize(results)
-    except (IntegrityError, OperationalError):
-        log.debug("a batch of %d alerts raced; storing them one by one", len(events))
-    return _summarize([_ingest_one(sessions, clock, config, event) for event in ordered])
+    """Store a delivery's events and its receipt in one transaction (see the module's docstring for the
+    redelivery rule). A race with another delivery (a unique key taken first, a deadlock broken, SQLite busy)
+    rolls it back; it is then tried again whole, receipt included, against what the other one stored."""
+    rounds = _plan(config, events)
+    receipts = list(dict.fromkeys(receipt_key(r) for r in [receipt, *(e.receipt for e in events)] if r))
+    batch_receipt = receipt_key(receipt) if receipt else None
+    if not rounds and not receipts:
+        return Ingested(0, 0, ())
+    for attempt in range(ATTEMPTS):
+        try:
+            with session_scope(sessions) as session:
+                now = clock()
+                seen = batch.claim_receipts(session, receipts, now, RECEIPT_WINDOW)
+                _store(session, config, rounds, now, seen, batch_seen=batch_receipt in seen)
+            return _summarize([run for runs in rounds for run in runs])
+        except (IntegrityError, OperationalError) as exc:
+            if attempt + 1 == ATTEMPTS:
+                raise
+            log.debug("a delivery of %d alerts raced (attempt %d): %s; trying it again", len(events), attempt + 1,
+                      type(exc).__name__)
+    raise AssertionError("unreachable")
 
 
-def _runs(events: list[AlertEvent]) -> list[tuple[AlertEvent, int]]:
-    """Collapse back-to-back firings of one key (no receipts to check) into one event applied `times` times."""
-    runs: list[tuple[AlertEvent, int]] = []
-    for event in events:
-        if runs and event.receipt is None and event.status == "firing" and runs[-1][0] == event:
-            runs[-1] = (event, runs[-1][1] + 1)
-        else:
-            runs.append((event, 1))
-    return runs
+def _plan(config: OpsConfig, events: Iterable[AlertEvent]) -> list[list[Run]]:
+    """Rounds of runs, each round at most one run per key, in the order the delivery gave them."""
+    by_key: dict[str, list[Run]] = {}
+    last: Run | None = None
+    for position, event in enumerate(sorted(events, key=_BY_KEY)):       # a key's events are adjacent
+        firing = event.status == "firing"
+        if (last is not None and firing and last.firing and last.first.dedup_key == event.dedup_key
+                and last.first.receipt == event.receipt):
+            last.times += 1
+            last.reason = event.reason or last.reason
+            continue
+        severity = config.alerts.severity(event.severity)
+        last = Run(first=event, firing=firing, position=position, severity=severity,
+                   channel=route(config, event, severity), reason=event.reason)
+        by_key.setdefault(event.dedup_key, []).append(last)
+    depth = max((len(runs) for runs in by_key.values()), default=0)
+    return [[runs[i] for runs in by_key.values() if len(runs) > i] for i in range(depth)]
 
 
-def _summarize(results: list[int | None]) -> Ingested:
+def _summarize(runs: list[Run]) -> Ingested:
+    results = [run.outcome for run in sorted(runs, key=lambda r: r.position) for _ in range(run.times)]
     ids = tuple(r for r in results if r)
     duplicates = sum(1 for r in results if r is None)
     return Ingested(len(results) - duplicates, duplicates, ids)
 
 
-def _ingest_one(sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, event: AlertEvent) -> int | None:
-    """The alert id; 0 for a resolution of nothing we know; None for a redelivery already processed."""
-    for attempt in range(ATTEMPTS):
-        try:
-            with session_scope(sessions) as session:
-                return _apply(session, config, event, clock())
-        except (IntegrityError, OperationalError) as exc:
-            # Another request stored the same receipt or dedup key first (or PostgreSQL broke a lock
-            # cycle): re-read and merge into it.
-            log.debug("alert %s raced (attempt %d): %s", event.dedup_key, attempt + 1, type(exc).__name__)
-    raise RuntimeError(f"alert {event.dedup_key} could not be stored after {ATTEMPTS} attempts")
+def _store(session: Session, config: OpsConfig, rounds: list[list[Run]], now: datetime, seen: set[str], *,
+           batch_seen: bool) -> None:
+    touched: dict[int, str] = {}                 # alert id -> channel: one outbox row each
+    for runs in rounds:
+        live = batch.lock_live(session, [run.key for run in runs])
+        bumps, resolves, fresh = _sort_out(runs, live, seen, batch_seen)
+        if not batch.bump(session, bumps, now):
+            touched.update((run.outcome, row.channel) for run, row in bumps if run.outcome)
+        batch.resolve_many(session, resolves, now)
+        touched.update((run.outcome, row.channel) for run, row in resolves if run.outcome)
+        for run, alert_id in zip(fresh, batch.create(session, config, fresh, now), strict=True):
+            run.outcome = alert_id
+            touched[alert_id] = run.channel
+    batch.enqueue_many(session, touched, now)
 
 
-def _apply(session: Session, config: OpsConfig, event: AlertEvent, now: datetime, *, times: int = 1) -> int | None:
-    if event.receipt is not None:
-        if session.get(AlertReceipt, event.receipt) is not None:
-            return None
-        session.add(AlertReceipt(key=event.receipt, received_at=now))
-    if event.status == "firing" and (repeat := _count_repeat(session, event, now, times)) is not None:
-        return repeat
-    alert = session.scalars(select(Alert).where(Alert.active_key == event.dedup_key).with_for_update()).one_or_none()
-    if alert is None:
-        if event.status == "resolved":
-            return 0
-        alert = _new_alert(session, config, event, now)
-        alert.count = times
-    elif event.status == "resolved":
-        _resolve(session, alert, now, by=BOT_ACTOR, why=f"{event.source} reported it resolved")
-    else:
-        alert.count += times
-        alert.last_seen = now
-        alert.reason = event.reason or alert.reason
-    enqueue(session, alert, now)
-    return alert.id
-
-
-def _count_repeat(session: Session, event: AlertEvent, now: datetime, times: int) -> int | None:
-    """The hot path of a storm: one atomic UPDATE … RETURNING for repeats of a live alert."""
-    values: dict[str, object] = {"count": Alert.count + times, "last_seen": now}
-    if event.reason:
-        values["reason"] = event.reason
-    row = session.execute(update(Alert).where(Alert.active_key == event.dedup_key).values(**values)
-                          .returning(Alert.id, Alert.channel)
-                          .execution_options(synchronize_session=False)).first()
-    if row is None:
-        return None
-    _enqueue_ids(session, row.id, row.channel, now)
-    return int(row.id)
-
-
-def _new_alert(session: Session, config: OpsConfig, event: AlertEvent, now: datetime) -> Alert:
-    severity = config.alerts.severity(event.severity)
-    alert = Alert(
-        source=event.source, dedup_key=event.dedup_key, active_key=event.dedup_key, title=event.title,
-        severity=severity, status=AlertStatus.FIRING.value, service=event.service, reason=event.reason,
-        details=json.dumps(dict(event.details), sort_keys=True), runbook_url=event.runbook_url,
-        channel=route(config, event, severity), count=1, first_seen=now, last_seen=now,
-        escalation_step=0, next_escalation_at=first_due(config.alerts, severity, now), summarized=False,
-    )
-    session.add(alert)
-    session.flush()
-    if severity in config.alerts.incident_severities:
-        record = incidents.open_incident(session=session, title=event.title[:200], severity=severity,
-                                         opened_by=BOT_ACTOR, at=now, service=event.service)
-        alert.incident_id = record.id
-        incidents.add_event(session=session, incident_id=record.id, at=now, kind="alert", actor=BOT_ACTOR,
-                            note=f"opened automatically from alert #{alert.id}")
-    return alert
-
-
-def _resolve(session: Session, alert: Alert, now: datetime, *, by: str, why: str) -> None:
-    alert.status, alert.active_key, alert.next_escalation_at = AlertStatus.RESOLVED.value, None, None
-    alert.resolved_at, alert.resolved_by, alert.last_seen = now, by, now
-    if alert.incident_id is not None:
-        incidents.add_event(session=session, incident_id=alert.incident_id, at=now, kind="alert resolved",
-                            actor=BOT_ACTOR, note=why)
+def _sort_out(runs: list[Run], live: dict[str, Any], seen: set[str], batch_seen: bool
+              ) -> tuple[Pairs, Pairs, list[Run]]:
+    """(repeats to count, alerts to resolve, alerts to create); a redelivered repeat of a live alert is none."""
+    bumps: Pairs = []
+    resolves: Pairs = []
+    fresh: list[Run] = []
+    for run in runs:
+        again = batch_seen or (run.first.receipt is not None and receipt_key(run.first.receipt) in seen)
+        row = live.get(run.key)
+        if run.firing and row is None:
+            fresh.append(run)
+        elif row is not None and not (run.firing and again):
+            (bumps if run.firing else resolves).append((run, row))
+            run.outcome = int(row.id)
+        else:                           # a repeat already counted, or a resolution of nothing known
+            run.outcome = None if again else 0
+    return bumps, resolves, fresh
 
 
 def enqueue(session: Session, alert: Alert, now: datetime) -> None:
     """Queue one delivery of the alert's current state; a delivery already queued covers this change too."""
     session.flush()
-    _enqueue_ids(session, alert.id, alert.channel, now)
+    batch.enqueue_many(session, {alert.id: alert.channel}, now)
 
 
-def _enqueue_ids(session: Session, alert_id: int, channel: str, now: datetime) -> None:
-    # INSERT … ON CONFLICT DO NOTHING: a concurrent delivery queuing the same alert waits and skips
-    # instead of failing the whole batch on the unique pending_key.
-    insert_ignoring_duplicates(session, OutboxMessage, {
-        "alert_id": alert_id, "channel": channel, "pending_key": f"alert:{alert_id}", "created_at": now,
-        "not_before": now, "attempts": 0}, key=["pending_key"])

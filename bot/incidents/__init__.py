@@ -1,9 +1,10 @@
 """Incidents and their timelines: open, acknowledge, resolve, list. Every change appends a timeline event.
 
-`add_event()` is the one writer of timeline rows: alerts, escalation and operations note what they did to
-an incident through it. Service functions take the session keyword-only and return frozen records, so
-callers never hold ORM objects past the session that loaded them; `Incidents` (on the runtime) wraps each in
-its own transaction for commands. The incident's card is rendered by `bot.incidents.card`.
+`add_event()` (`add_events()` for many at once) is the one writer of timeline rows: alerts, escalation and
+operations note what they did to an incident through it. Service functions take the session keyword-only
+and return frozen records, so callers never hold ORM objects past the session that loaded them; `Incidents`
+(on the runtime) wraps each in its own transaction for commands.
+The incident's card is rendered by `bot.incidents.card`.
 """
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.errors import ConflictError, NotFoundError
+from bot.storage.bulk import insert_many
 from bot.storage.db import session_scope
 from bot.storage.models import Incident, IncidentEvent, IncidentStatus, Severity
 
@@ -80,6 +82,22 @@ def open_incident(
     return _record(row)
 
 
+def open_many(*, session: Session, opened_by: str, at: datetime,
+              items: Sequence[tuple[str, str, str | None]]) -> list[int]:
+    """Open one incident per (title, severity, service) with a few statements, each with its "opened" event
+    as `open_incident` writes it; their ids, in order."""
+    if not items:
+        return []
+    table: Table = Incident.__table__  # type: ignore[assignment]
+    rows = [{"title": title, "severity": severity, "status": IncidentStatus.OPEN.value, "service": service,
+             "opened_at": at, "opened_by": opened_by} for title, severity, service in items]
+    ids = insert_many(session, table, rows, returning_ids=True)
+    add_events(session=session, at=at, actor=opened_by, events=[
+        (incident_id, "opened", f"{severity}: {title}")
+        for incident_id, (title, severity, _) in zip(ids, items, strict=True)])
+    return ids
+
+
 def acknowledge(*, session: Session, incident_id: int, user: str, at: datetime) -> IncidentRecord:
     row = _load(session, incident_id, for_update=True)
     if row.status == IncidentStatus.RESOLVED:
@@ -127,6 +145,15 @@ def add_event(*, session: Session, incident_id: int, at: datetime, kind: str, ac
         return
     row.events.append(IncidentEvent(at=at, kind=kind, actor=actor, note=note))
     session.flush()
+
+
+def add_events(*, session: Session, at: datetime, actor: str, events: Sequence[tuple[int, str, str | None]]) -> None:
+    """Append (incident id, kind, note) lines to timelines in one statement (an incident already loaded in
+    `session` does not see them in `.events` until it is refreshed)."""
+    if events:
+        table: Table = IncidentEvent.__table__  # type: ignore[assignment]
+        insert_many(session, table, [{"incident_id": incident_id, "at": at, "kind": kind, "actor": actor,
+                                         "note": note} for incident_id, kind, note in events])
 
 
 def note_for_service(*, session: Session, service: str, kind: str, actor: str, note: str, at: datetime) -> list[int]:
