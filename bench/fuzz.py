@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -200,7 +201,12 @@ def database(db: str, workdir: Path) -> Iterator[str | None]:
         admin.dispose()
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)          # unwinds through serve()'s finally: the bot is stopped too
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--inputs", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -27,6 +27,7 @@ from bot.storage.models import AuditEntry
 log = logging.getLogger(__name__)
 COMMAND_MAX = 4000
 ID_MAX, SUBCOMMAND_MAX = 64, 32                 # the widths of audit_log.user_id/channel_id and .subcommand
+WRITE_ATTEMPTS = 3
 NUL_SIGN, REPLACEMENT = "\u2400", "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -71,12 +72,27 @@ def attempt(
     try:
         yield state
     finally:
-        row = entry(at=at, user_id=user_id, channel_id=channel_id, source=source, command=command,
-                    subcommand=state.subcommand, outcome=state.outcome, error_ref=state.error_ref,
-                    duration_ms=int((time.monotonic() - started) * 1000), detail=state.detail)
+        duration_ms = int((time.monotonic() - started) * 1000)
         try:
-            with session_scope(sessions) as session:
-                session.add(row)
+            _write(sessions, lambda: entry(
+                at=at, user_id=user_id, channel_id=channel_id, source=source, command=command,
+                subcommand=state.subcommand, outcome=state.outcome, error_ref=state.error_ref,
+                duration_ms=duration_ms, detail=state.detail))
         except SQLAlchemyError:
             log.exception("audit row not written: user=%.64r outcome=%s ref=%s", user_id, state.outcome,
                           state.error_ref)
+
+
+def _write(sessions: sessionmaker[Session], row: Callable[[], AuditEntry]) -> None:
+    """Insert the row; a database that is busy (SQLite's write lock held past its busy timeout by a burst of
+    alerts) or dropped the connection gets WRITE_ATTEMPTS tries before the row is given up."""
+    for attempt_no in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with session_scope(sessions) as session:
+                session.add(row())
+            return
+        except OperationalError as exc:
+            if attempt_no == WRITE_ATTEMPTS:
+                raise
+            log.warning("audit row not written yet (%s, try %d of %d); trying again", type(exc.orig).__name__,
+                        attempt_no, WRITE_ATTEMPTS)
