@@ -9,7 +9,7 @@ from bot.clock import humanize
 from bot.config import parse_duration
 from bot.errors import UsageError
 from bot.reply import Reply, Section, code, escape
-from commands.base import CommandContext, Subcommand
+from commands.base import CommandContext, Subcommand, parse_id
 
 USAGE = {
     "list": "/ops alert list",
@@ -22,9 +22,12 @@ SILENCE_MAX = timedelta(days=7)
 
 
 def _id(args: list[str], usage: str) -> int:
-    if not args or not args[0].lstrip("#").isdigit() or len(args[0]) > 10:
+    if not args:
         raise UsageError("Which alert? Give its number.", usage=usage)
-    return int(args[0].lstrip("#"))
+    alert_id = parse_id(args[0])
+    if alert_id is None:
+        raise UsageError(f"{code(args[0], 20)} is not an alert number.", usage=usage)
+    return alert_id
 
 
 def _changed(ctx: CommandContext, verb: str, a: AlertRecord, *, text: str | None = None) -> Reply:
@@ -63,9 +66,10 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
 def _from_step(args: list[str]) -> int | None:
     if not args:
         return None
-    if len(args) != 2 or args[0].lower() != "from" or not args[1].isdigit():
+    step = parse_id(args[1]) if len(args) == 2 and args[0].lower() == "from" else None
+    if step is None:
         raise UsageError("To repeat escalation, say `from <step>`.", usage=USAGE["escalate"])
-    return int(args[1])
+    return step
 
 
 def _span(args: list[str]) -> timedelta:
@@ -73,8 +77,9 @@ def _span(args: list[str]) -> timedelta:
         return timedelta(hours=1)
     try:
         span: timedelta = parse_duration(args[0])
-    except ValueError as exc:
-        raise UsageError(str(exc), usage=USAGE["silence"]) from None
+    except (ValueError, OverflowError):
+        raise UsageError(f"{code(args[0], 20)} is not a duration: say e.g. 30m, 1h or 2d.",
+                         usage=USAGE["silence"]) from None
     if not timedelta(minutes=1) <= span <= SILENCE_MAX:
         raise UsageError("Silence for between 1m and 7d.", usage=USAGE["silence"])
     return span

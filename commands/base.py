@@ -5,7 +5,9 @@ runner to the card's thread through the Board, not through the command."""
 from __future__ import annotations
 
 import difflib
+import re
 import shlex
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +16,9 @@ from bot.reply import Reply
 from bot.runtime import Runtime
 
 MAX_TEXT = 3000
+ID_MAX = 2**31 - 1                  # row ids are 32-bit integers in both databases
+_ID = re.compile(r"#?([0-9]{1,10})")
+_KEPT_CONTROLS = frozenset("\t\n\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +47,33 @@ def split_args(text: str) -> list[str]:
     """Words of a command line, shell-style quotes honoured; nothing is ever executed."""
     if len(text) > MAX_TEXT:
         raise UsageError(f"That command is {len(text):,} characters long; the limit is {MAX_TEXT:,}.")
+    odd = odd_character(text)
+    if odd is not None:
+        raise UsageError(f"The command contains {odd}, which I can't take; type it again without it.")
     try:
         return shlex.split(text.replace("\u201c", '"').replace("\u201d", '"'))
     except ValueError:
         raise UsageError("Unbalanced quotes in the command.") from None
+
+
+def odd_character(text: str) -> str | None:
+    """Names the first character no command can mean (a control character, a lone surrogate), or None."""
+    for position, char in enumerate(text, 1):
+        kind = unicodedata.category(char)
+        if kind == "Cs":
+            return f"a lone surrogate (U+{ord(char):04X}) at position {position}"
+        if kind == "Cc" and char not in _KEPT_CONTROLS:
+            what = "a NUL character" if char == "\x00" else f"a control character (U+{ord(char):04X})"
+            return f"{what} at position {position}"
+    return None
+
+
+def parse_id(word: str) -> int | None:
+    """A row id as typed (`12` or `#12`): ASCII digits, 1 to ID_MAX; None for anything else."""
+    match = _ID.fullmatch(word)
+    if match is None or not 1 <= int(match.group(1)) <= ID_MAX:
+        return None
+    return int(match.group(1))
 
 
 def did_you_mean(word: str, known: list[str]) -> str:

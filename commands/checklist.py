@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from bot.cron import cron_trigger
 from bot.errors import ConflictError, NotFoundError, UsageError
 from bot.reply import Reply, Section, code, escape
-from commands.base import CommandContext, Subcommand
+from commands.base import CommandContext, Subcommand, parse_id
 from schedules import cards, checklists
 from schedules.checklists import CheckResult, run_checklist
 
@@ -44,10 +44,11 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
 
 
 def _done(ctx: CommandContext, args: list[str]) -> Reply:
-    run_id, _, position = (args[0] if args else "").partition(".")
-    if not (run_id.isdigit() and position.isdigit()):
+    run_word, _, position_word = (args[0] if len(args) == 1 else "").partition(".")
+    run_id, position = parse_id(run_word), parse_id(position_word)
+    if run_id is None or position is None:
         raise UsageError("Which step? The Done button knows.", usage="/ops checklist done <run>.<step>")
-    run = checklists.mark_done(ctx.rt, int(run_id), int(position), user=ctx.user_id)
+    run = checklists.mark_done(ctx.rt, run_id, position, user=ctx.user_id)
     text = f"<@{ctx.user_id}> did a checklist step."
     return Reply(text=text, blocks=(Section(text),), redraw=(cards.card(run, ctx.rt.config),))
 

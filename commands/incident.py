@@ -6,7 +6,7 @@ from bot.errors import UsageError
 from bot.incidents import SEVERITIES, TITLE_MAX
 from bot.incidents import card as incident_card
 from bot.reply import Reply, Section, code, escape
-from commands.base import CommandContext, Subcommand
+from commands.base import CommandContext, Subcommand, parse_id
 
 USAGE = {
     "open": "/ops incident open P1|P2|P3|P4 <title> [--service <name>]",
@@ -92,10 +92,10 @@ def _parse_id(args: list[str], usage: str, *, max_args: int) -> int:
         raise UsageError("Which incident? Give its number.", usage=usage)
     if len(args) > max_args:
         raise UsageError("Too many arguments.", usage=usage)
-    raw = args[0].lstrip("#")
-    if not raw.isdigit() or len(raw) > 9:
+    incident_id = parse_id(args[0])
+    if incident_id is None:
         raise UsageError(f"{code(args[0], 20)} is not an incident number.", usage=usage)
-    return int(raw)
+    return incident_id
 
 
 COMMAND = Subcommand(

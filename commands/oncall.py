@@ -75,8 +75,8 @@ def _override(ctx: CommandContext, args: list[str]) -> Reply:
     user = match.group(1) or match.group(2)
     try:
         span: timedelta = parse_duration(words[1])
-    except ValueError as exc:
-        raise UsageError(str(exc), usage=USAGE) from None
+    except (ValueError, OverflowError):
+        raise UsageError(f"{code(words[1], 20)} is not a duration: say e.g. 12h or 2d.", usage=USAGE) from None
     if not timedelta(minutes=15) <= span <= OVERRIDE_MAX:
         raise UsageError("An override lasts between 15m and 31d.", usage=USAGE)
     rotation = _rotation(ctx, rotation_name)
