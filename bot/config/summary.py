@@ -1,0 +1,61 @@
+"""What `opsbot config check` prints about a valid config: one screen an on-call engineer can read."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config.ops import OpsConfig
+from bot.config.services import Service
+
+
+def _service_checks(s: Service) -> list[str]:
+    checks = [f"health {s.health.url} (timeout {s.health.timeout.total_seconds():g}s)"] if s.health else []
+    if s.kubernetes:
+        checks.append(f"deployment {s.kubernetes.namespace}/{s.kubernetes.deployment}")
+    if s.lambda_:
+        checks.append(f"lambda {s.lambda_.function}:{s.lambda_.alias}")
+    if s.alarms:
+        checks.append(f"{len(s.alarms)} alarm(s)")
+    if s.sqs_dlq:
+        checks.append(f"dlq {s.sqs_dlq}")
+    if s.beanstalk:
+        checks.append(f"beanstalk {s.beanstalk.environment}")
+    if s.cloudformation:
+        checks.append(f"stack {s.cloudformation.stack}")
+    return checks
+
+
+def summary(config: OpsConfig, path: Path) -> str:
+    perms, integ = config.permissions, config.integrations
+    lines = [
+        f"{path}: OK",
+        f"  timezone     {config.timezone}",
+        f"  channels     default {config.channels.default}, alerts {config.channels.alerts}",
+        f"  permissions  {len(perms.admins)} admin(s), roles: {', '.join(perms.roles) or 'none'}; "
+        f"restricted commands: {', '.join(perms.commands) or 'none'}",
+        f"  integrations aws: {'yes' if integ.aws else 'no'}, kubernetes: {'yes' if integ.kubernetes else 'no'}",
+        f"  services     {len(config.services)}",
+    ]
+    lines += [f"    - {s.name}: {', '.join(_service_checks(s)) or 'no checks'}" for s in config.services]
+    lines.append(f"  databases    {len(config.databases)}")
+    for d in config.databases:
+        how = [f"rds {d.rds.instance}"] if d.rds else []
+        how += [f"cronjob {d.kubernetes_cronjob.namespace}/{d.kubernetes_cronjob.name}"] if d.kubernetes_cronjob else []
+        lines.append(f"    - {d.name}: {', '.join(how) or 'no backup mechanism'}, max backup age "
+                     f"{d.max_backup_age.total_seconds() / 3600:g}h")
+    return "\n".join(lines + _schedules(config))
+
+
+def _schedules(config: OpsConfig) -> list[str]:
+    sched = config.scheduler
+    state = (f"on, grace {sched.misfire_grace_time.total_seconds() / 60:g}m, leader poll "
+             f"{sched.leader_poll.total_seconds():g}s" if sched.enabled else "off")
+    lines = [f"  checklists   {len(config.checklists)} (scheduler {state})"]
+    for name, c in config.checklists.items():
+        when = f"{c.schedule} ({c.timezone or config.timezone})" if c.schedule else "on demand"
+        lines.append(f"    - {name}: {when} -> {c.channel or config.channels.default}, {len(c.checks)} check(s)")
+    if config.reports:
+        lines.append(f"  reports      {len(config.reports)}")
+    for name, r in config.reports.items():
+        when = f"{r.schedule} ({r.timezone or config.timezone})" if r.schedule else "on demand"
+        lines.append(f"    - {name}: {r.kind}, {when} -> {r.channel or config.channels.default}")
+    return lines
