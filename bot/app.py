@@ -118,7 +118,7 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     from bot.alerts.receive import Receivers
     from bot.http import make_wsgi_app
     from bot.slack.board import SlackBoard
-    from bot.slack.bolt import SLACK_PATH, build_bolt_app, wsgi_handler
+    from bot.slack.bolt import SLACK_PATH, AckGate, build_bolt_app, wsgi_handler
     from bot.slack.client import web_client
     from bot.slack.middleware import prune_forever
 
@@ -126,11 +126,12 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
                        board=lambda sessions, clock: SlackBoard(web_client(settings), sessions, clock))
     board = rt.board
     assert isinstance(board, SlackBoard)
-    bolt = build_bolt_app(rt, board, token_verification=token_verification, socket_mode=socket_mode)
+    gate = AckGate()      # work after an ack waits for the acks in flight (HTTP; Socket Mode acks on its socket)
+    bolt = build_bolt_app(rt, board, gate=gate, token_verification=token_verification, socket_mode=socket_mode)
     outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
     escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, board=board)
     http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
-                         slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt)))
+                         slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt, settings, gate=gate)))
     workers: list[tuple[str, Worker]] = [
         ("outbox", outbox.run_forever), ("escalator", escalator.run_forever),
         ("operations", rt.operations.runner.run_forever), ("deliveries", lambda stop: prune_forever(rt, stop)),
