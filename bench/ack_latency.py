@@ -12,7 +12,7 @@ turns burst by burst, so background load falls on all of them alike.
 
 Prints p50/p99/max per row and each p99 as a ratio to the bare Bolt p99 of the same run. The bound
 (issue 11): opsbot's p99 at most 1.5x the bare App's, and no ack past 3 s.
-Usage: `python bench/ack_latency.py [BURSTS]` (default 12 measured bursts of 50 per row, after one warm-up).
+Usage: `python bench/ack_latency.py [BURSTS]` (default 20 measured bursts of 50 per row, after one warm-up).
 """
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)
-    bursts = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+    bursts = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     fake, targets = FakeSlack(), HealthTargets()
     config = Path(tempfile.mkdtemp()) / "ops.yaml"
     config.write_text("services:\n" + "".join(
