@@ -37,8 +37,11 @@ DELIVERY_KEY = "delivery_key"         # where the key waits in Bolt's context fo
 COMMAND = "/ops"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")    # Slack user, channel, team ids; trigger and event ids
 _ACTION_ID = re.compile(r"[A-Za-z0-9_.\-:]{1,255}")      # Block Kit allows 255
+_URL = re.compile(r"https?://[!-~]+")                    # printable ASCII, no spaces
 _NUL = re.compile(r"\x00")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")     # only JSON escapes make one; Slack never sends them
+_OBJECTS = ("event", "view", "message", "state", "function_data", "assistant_thread", "item")
+_OBJECTS_OR_NULL = ("team", "container", "channel", "user")
 BUTTON_VALUE_MAX = 2000                          # Block Kit's limit for a button's value
 URL_MAX = 2000
 
@@ -47,7 +50,9 @@ def problem(body: Any) -> str | None:
     """Why this parsed body is not a request opsbot handles, or None when it is."""
     if not isinstance(body, dict):
         return "the payload is not a JSON object"
-    if body.get("ssl_check") or body.get("type") == "url_verification":
+    if (why := _objects_problem(body)) is not None:
+        return why
+    if body.get("ssl_check") == "1" or body.get("type") == "url_verification":
         return None                                        # Slack's own checks: Bolt answers them
     if "command" in body:
         return _command_problem(body)
@@ -57,6 +62,17 @@ def problem(body: Any) -> str | None:
     if not isinstance(kind, str):
         return "the payload has no `type`"
     return f"opsbot handles slash commands and button clicks, not `{kind[:40]}`"
+
+
+def _objects_problem(body: dict[str, Any]) -> str | None:
+    """Fields Bolt's own middleware and helpers read as objects (`body.get("event", {}).get(...)`)."""
+    for name in _OBJECTS:
+        if name in body and not isinstance(body[name], dict):
+            return f"`{name}` is not an object"
+    for name in _OBJECTS_OR_NULL:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return f"`{name}` is not an object"
+    return None
 
 
 def _text(value: Any, what: str, *, limit: int | None, required: bool = True, nul: bool = False) -> str | None:
@@ -73,6 +89,14 @@ def _text(value: Any, what: str, *, limit: int | None, required: bool = True, nu
     return None
 
 
+def _url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > URL_MAX or not _URL.fullmatch(value):
+        return "`response_url` is not an http(s) URL"
+    return None
+
+
 def _id(value: Any, what: str, *, required: bool = True) -> str | None:
     if value is None and not required:
         return None
@@ -86,7 +110,7 @@ def _command_problem(body: dict[str, Any]) -> str | None:
         return f"opsbot answers {COMMAND} only"
     return (_id(body.get("user_id"), "user_id") or _id(body.get("channel_id"), "channel_id", required=False)
             or _id(body.get("trigger_id"), "trigger_id", required=False)
-            or _text(body.get("response_url"), "response_url", limit=URL_MAX, required=False)
+            or _url(body.get("response_url"))
             # What a person typed may hold anything Slack can carry (NUL too): the audit log keeps it safely.
             or _text(body.get("text"), "text", limit=None, required=False, nul=True))
 
@@ -97,15 +121,12 @@ def _click_problem(body: dict[str, Any]) -> str | None:
         return "`actions` is not a list of actions"
     if not isinstance(user, dict):
         return "`user` is not an object"
-    for name in ("container", "channel"):
-        if body.get(name) is not None and not isinstance(body[name], dict):
-            return f"`{name}` is not an object"
     container, channel = body.get("container") or {}, body.get("channel") or {}
     return (_id(user.get("id"), "user.id") or _id(body.get("trigger_id"), "trigger_id", required=False)
             or _id(channel.get("id"), "channel.id", required=False)
             or _id(container.get("channel_id"), "container.channel_id", required=False)
             or _text(container.get("message_ts"), "container.message_ts", limit=64, required=False)
-            or _text(body.get("response_url"), "response_url", limit=URL_MAX, required=False)
+            or _url(body.get("response_url"))
             or _action_problem(actions[0]))
 
 

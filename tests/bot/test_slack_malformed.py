@@ -2,6 +2,7 @@
 never a 500, never an ERROR record. Refusals a person caused (a missing row, an unknown button) are INFO."""
 import json
 import logging
+import random
 import threading
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,36 +20,53 @@ from tests.slackreq import action_body, signed_headers, slash_body
 from tests.waiting import wait_until
 
 
-class Edge:
-    def __init__(self, rt, wsgi, fake_slack):
-        self.rt, self.fake = rt, fake_slack
-        self.server = create_server(wsgi, host="127.0.0.1", port=0, threads=4, asyncore_use_poll=True)
+class Server:
+    """One waitress server for the module, on loopback; each test plugs its own Slack handler in (`app`).
+    Started and closed once: closing waitress from another thread races its loop (it double-closes a pipe)."""
+
+    def __init__(self):
+        self.app = None
+        self.server = create_server(self._route, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}/slack/events"
+        self.client = httpx.Client(timeout=10)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
 
+    def _route(self, environ, start_response):
+        return self.app(environ, start_response)
+
     def close(self):
-        """Close the server on its own loop thread (closing it from here races the loop's select())."""
-        self.server.trigger.pull_trigger(self.server.close)
+        self.client.close()
+        self.server.trigger.pull_trigger(self.server.close)       # on the server's own loop thread
         self.thread.join(5)
         self.server.task_dispatcher.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = Server()
+    yield server
+    server.close()
+
+
+class Edge:
+    def __init__(self, rt, server, app, gate=None):
+        self.rt, self.server, self.url = rt, server, server.url
+        server.app = wsgi_handler(app, rt.settings, gate=gate)
 
     def post(self, body, *, content_type=None, **headers):
         raw = body if isinstance(body, bytes) else body.encode()
         signed = signed_headers(raw, **headers)
         if content_type:
             signed["Content-Type"] = content_type
-        return httpx.post(self.url, content=raw, headers=signed, timeout=10)
+        return self.server.client.post(self.url, content=raw, headers=signed)
 
 
 @pytest.fixture
-def edge(make_runtime, fake_slack, work_pool):
+def edge(make_runtime, fake_slack, work_pool, server):
     rt = make_runtime({"services": [{"name": "backend"}]}, fake=fake_slack)
     gate = AckGate()
-    app = build_bolt_app(rt, rt.board, work_pool=work_pool, gate=gate)
-    edge = Edge(rt, wsgi_handler(app, rt.settings, gate=gate), fake_slack)
-    yield edge
-    edge.close()
+    return Edge(rt, server, build_bolt_app(rt, rt.board, work_pool=work_pool, gate=gate), gate)
 
 
 def _click(**changes):
@@ -105,6 +123,11 @@ MALFORMED = {
     "channel a list": _click(channel=["C0ONCALL"]),
     "response_url a number": _click(response_url=12),
     "trigger_id an object": _click(trigger_id={"id": 1}),
+    "event a string": _click(event="message"),
+    "team a list": _click(team=["T111"]),
+    "response_url not a URL": _click(response_url="x"),
+    "command with an event field": slash_body("help", response_url="http://127.0.0.1:9/r") + "&event=x",
+    "ssl_check that is not one": urlencode({"ssl_check": "x", "token": "t"}),
     "command not /ops": slash_body("help", response_url="http://127.0.0.1:9/r").replace("%2Fops", "%2Fdeploy"),
     "command user_id oversize": slash_body("help", response_url="http://127.0.0.1:9/r", user="U" * 100),
     "command as JSON with a number text": (json.dumps({"command": "/ops", "text": 5, "user_id": "U1"}),
@@ -130,8 +153,7 @@ def test_a_signed_malformed_request_gets_a_400_and_no_error_record(edge, body, c
                          ids=["not UTF-8", "payload a list", "actions a string"])
 def test_an_unsigned_malformed_request_is_401_not_400(edge, body):
     raw = body if isinstance(body, bytes) else body.encode()
-    headers = signed_headers("something else")
-    assert httpx.post(edge.url, content=raw, headers=headers, timeout=10).status_code == 401
+    assert edge.server.client.post(edge.url, content=raw, headers=signed_headers("something else")).status_code == 401
 
 
 def test_a_body_over_the_limit_is_413(edge):
@@ -202,20 +224,16 @@ def test_a_retried_command_runs_once_over_http(edge, fake_slack):
         assert s.get(Delivery, "trigger:77.77.retry") is not None
 
 
-def test_a_delivery_another_replica_took_is_acked_and_not_run(make_runtime, fake_slack, work_pool):
+def test_a_delivery_another_replica_took_is_acked_and_not_run(make_runtime, fake_slack, work_pool, server):
     """The ack path only checks this process's memory; the stored key decides, after the ack, across replicas."""
     rt = make_runtime({}, fake=fake_slack)
     assert record_delivery(rt, "trigger:88.88.elsewhere")        # the other replica (or this one, before a crash)
-    app = build_bolt_app(rt, rt.board, work_pool=work_pool)
-    edge = Edge(rt, wsgi_handler(app, rt.settings), fake_slack)
-    try:
-        taken = slash_body("incident open P2 twice", trigger_id="88.88.elsewhere", response_url=fake_slack.url + "/r/a")
-        fresh = slash_body("help", trigger_id="88.88.fresh", response_url=fake_slack.url + "/r/b")
-        assert edge.post(taken).status_code == 200 and edge.post(fresh).status_code == 200
-        fake_slack.wait_for("/r/b")
-        work_pool.shutdown(wait=True)
-    finally:
-        edge.close()
+    edge = Edge(rt, server, build_bolt_app(rt, rt.board, work_pool=work_pool))
+    taken = slash_body("incident open P2 twice", trigger_id="88.88.elsewhere", response_url=fake_slack.url + "/r/a")
+    fresh = slash_body("help", trigger_id="88.88.fresh", response_url=fake_slack.url + "/r/b")
+    assert edge.post(taken).status_code == 200 and edge.post(fresh).status_code == 200
+    fake_slack.wait_for("/r/b")
+    work_pool.shutdown(wait=True)
     assert fake_slack.named("/r/a") == [] and fake_slack.named("chat.postMessage") == []
     with rt.sessions() as s:
         assert s.query(Incident).count() == 0
@@ -236,3 +254,36 @@ def test_slacks_own_checks_are_still_answered(edge):
     challenge = edge.post(json.dumps({"type": "url_verification", "challenge": "c-123", "token": "t"}),
                           content_type="application/json")
     assert challenge.status_code == 200 and "c-123" in challenge.text
+
+
+WEIRD = [None, 0, 1.5, True, "", "x", "\x00", "\ud800", [], [1], {}, {"id": 5}, "a" * 3000, [[[]]]]
+KEYS = ["event", "team", "enterprise", "authorizations", "view", "message", "state", "actions", "user", "channel",
+        "container", "response_url", "trigger_id", "type", "api_app_id", "is_enterprise_install", "function_data"]
+
+
+def _mutated(rng, value, depth=0):
+    """`value` with one field somewhere replaced by something of the wrong type or shape."""
+    if isinstance(value, dict) and value:
+        key = rng.choice([*value, *KEYS])
+        if isinstance(value.get(key), dict | list) and depth < 3 and rng.random() < 0.5:
+            return {**value, key: _mutated(rng, value[key], depth + 1)}
+        return {**value, key: rng.choice(WEIRD)}
+    if isinstance(value, list) and value:
+        i = rng.randrange(len(value))
+        inner = _mutated(rng, value[i], depth + 1) if depth < 3 and rng.random() < 0.6 else rng.choice(WEIRD)
+        return [*value[:i], inner, *value[i + 1:]]
+    return rng.choice(WEIRD)
+
+
+def test_three_hundred_mutated_clicks_get_no_5xx_and_no_error_record(edge, fake_slack, caplog):
+    """A small seeded fuzz over the click payload (the full fuzz over every input is its own test)."""
+    rng = random.Random(11)
+    click = json.loads(dict(parse_qsl(action_body("incident.ack", "1", response_url=fake_slack.url + "/r")))["payload"])
+    statuses = set()
+    with caplog.at_level(logging.INFO):
+        for _ in range(300):
+            payload = _mutated(rng, _mutated(rng, click))
+            statuses.add(edge.post(urlencode({"payload": json.dumps(payload)})).status_code)
+        edge.rt.operations.runner.idle(timeout=10)
+    assert statuses <= {200, 400} and 400 in statuses
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
