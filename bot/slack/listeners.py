@@ -1,8 +1,11 @@
 """The Slack edge: the one `/ops` listener, the button listeners, and how replies get back to Slack.
 
 Every listener acks first (Slack's 3-second rule) and hands the work to the bot's own pool, so a slow command
-never delays the ack of the next one. A reply is delivered after the command returns: a new card is posted
-(and its place remembered), changed cards are redrawn where they are, the rest goes to the response_url.
+never delays the ack of the next one. The work first stores the delivery's key (middleware.first_delivery):
+a delivery another replica already took is not run again. A button this version does not know gets a short
+ephemeral answer; refusals a person caused (a missing row, a missing role, done already) are logged at INFO.
+A reply is delivered after the command returns: a new card is posted (and its place remembered), changed cards
+are redrawn where they are, the rest goes to the response_url.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, BoltResponse
+from slack_bolt import Ack, App, BoltContext
 
 import commands
 from bot.delivery import INTERACTIVE, RefusedError, RetryPolicy
@@ -71,11 +74,10 @@ def handle_unknown_button(ack: Ack, body: dict[str, Any], *, board: SlackBoard, 
     pool.submit(_guarded, edge.respond, reply, ephemeral=True)
 
 
-def handle_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-    """A bug in a listener (every bad request is refused before one runs): logged with a reference, 500."""
-    ref = new_ref()
-    log.error("unhandled error in a Slack listener: ref=%s type=%s", ref, body.get("type"), exc_info=error)
-    return BoltResponse(status=500, body=f"opsbot failed (ref {ref})")
+def handle_error(error: Exception, body: dict[str, Any]) -> None:
+    """A bug in a listener (every bad request is refused before one runs): logged with a reference. (Bolt
+    answers 500 if the ack was not sent yet; returning a response here would fail once it was.)"""
+    log.error("unhandled error in a Slack listener: ref=%s type=%s", new_ref(), body.get("type"), exc_info=error)
 
 
 def _once(rt: Runtime, key: str | None, fn: Callable[..., None], *args: Any) -> None:
