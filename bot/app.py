@@ -8,6 +8,7 @@ SIGINT), and joins them. The CLI only chooses the transport: HTTP (`opsbot serve
 """
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -91,6 +92,7 @@ class Bot:
                    for name, work in self.workers]
         for thread in threads:
             thread.start()
+        _freeze_startup_objects()
         try:
             transport.serve(self, stop)
         finally:
@@ -99,6 +101,14 @@ class Bot:
                 thread.join(JOIN_S)
                 if thread.is_alive():
                     log.warning("%s did not stop within %.0fs; leaving it", thread.name, JOIN_S)
+
+
+def _freeze_startup_objects() -> None:
+    """What startup built (config, SQLAlchemy, Bolt, ~100k objects) lives as long as the process: keep it out of
+    the garbage collector's full passes, which otherwise walk it all (~55 ms holding the GIL) in the middle of a
+    burst of Slack requests waiting for their acks."""
+    gc.collect()
+    gc.freeze()
 
 
 def _logged(name: str, work: Worker) -> Worker:
