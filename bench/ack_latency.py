@@ -187,19 +187,28 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _typical_burst_p99(samples: list[float]) -> float:
+    """The median over bursts of each burst's own p99: what a burst usually sees, whatever stalled one burst."""
+    bursts = [samples[i:i + BURST] for i in range(0, len(samples), BURST)]
+    return sorted(_pct(b, 0.99) for b in bursts)[len(bursts) // 2]
+
+
 def report(rows: list[Row]) -> bool:
-    floor = _pct(rows[0].samples, 0.99)
-    print(f"{'row':<38} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 x bare':>11}  non-200")
+    floor, typical_floor = _pct(rows[0].samples, 0.99), _typical_burst_p99(rows[0].samples)
+    print(f"{'row':<38} {'n':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p99 x bare':>10}"
+          f" {'burst p99':>10} {'x bare':>7}  non-200")
     ok = True
     for row in rows:
-        p99, worst = _pct(row.samples, 0.99), max(row.samples)
+        p99, worst, typical = _pct(row.samples, 0.99), max(row.samples), _typical_burst_p99(row.samples)
         bad = sum(1 for s in row.statuses if s != 200)
-        ratio = p99 / floor
-        within = row is rows[0] or (ratio <= BOUND and worst <= ACK_LIMIT_S and not bad)
+        within = row is rows[0] or (p99 / floor <= BOUND and worst <= ACK_LIMIT_S and not bad)
         ok &= within
-        print(f"{row.name:<38} {len(row.samples):>5} {_pct(row.samples, 0.5) * 1000:>8.1f} {p99 * 1000:>8.1f} "
-              f"{worst * 1000:>8.1f} {ratio:>10.2f}x  {bad}{'' if within else '   <-- over the bound'}")
-    print(f"bound: p99 <= {BOUND}x the bare Bolt App's, no ack past {ACK_LIMIT_S:.0f} s, every answer 200")
+        print(f"{row.name:<38} {len(row.samples):>5} {_pct(row.samples, 0.5) * 1000:>7.1f} {p99 * 1000:>7.1f} "
+              f"{worst * 1000:>7.1f} {p99 / floor:>9.2f}x {typical * 1000:>10.1f} {typical / typical_floor:>6.2f}x"
+              f"  {bad}{'' if within else '   <-- over the bound'}")
+    print(f"bound: p99 <= {BOUND}x the bare Bolt App's, no ack past {ACK_LIMIT_S:.0f} s, every answer 200. "
+          "`burst p99`: the median burst's own p99 (one burst stalled by other load on the machine sets the "
+          "overall p99)")
     return ok
 
 

@@ -29,6 +29,7 @@ SLACK_PATH = "/slack/events"
 LISTENER_THREADS = 16   # Bolt's default is 5; listeners only ack and hand off, but keep headroom
 WORK_THREADS = 16       # commands run here after the ack
 MAX_DEFER_S = 0.5       # how long work waits for the acks in flight before it runs anyway
+SETTLE_S = 0.03         # ... and for no new request to arrive after the last ack
 MAX_BODY = 1 << 20      # Slack's largest payload (a click carrying a 50-block message) is far smaller
 MAX_SKEW_S = 5 * 60     # a request signed longer ago than this is refused (a replay)
 P = ParamSpec("P")
@@ -38,10 +39,12 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class AckGate:
-    """Counts the Slack requests waiting for their ack; `quiet()` waits (a bounded time) until there are none."""
+    """Counts the Slack requests waiting for their ack. `quiet()` waits until none has been in flight for
+    SETTLE_S (a burst's requests arrive spread over some milliseconds), at most `max_defer_s` in all."""
 
-    def __init__(self, max_defer_s: float = MAX_DEFER_S) -> None:
-        self._busy, self._max_defer_s = 0, max_defer_s
+    def __init__(self, max_defer_s: float = MAX_DEFER_S, settle_s: float = SETTLE_S) -> None:
+        self._busy, self._max_defer_s, self._settle_s = 0, max_defer_s, settle_s
+        self._last = 0.0                         # when the last ack went out (time.monotonic())
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
@@ -53,12 +56,18 @@ class AckGate:
         finally:
             with self._changed:
                 self._busy -= 1
+                self._last = time.monotonic()
                 if not self._busy:
                     self._changed.notify_all()
 
     def quiet(self) -> None:
+        deadline = time.monotonic() + self._max_defer_s
         with self._changed:
-            self._changed.wait_for(lambda: not self._busy, timeout=self._max_defer_s)
+            while (now := time.monotonic()) < deadline:
+                calm_in = 0.0 if self._busy else self._last + self._settle_s - now
+                if not self._busy and calm_in <= 0:
+                    return
+                self._changed.wait(min(deadline, now + calm_in) - now if calm_in > 0 else deadline - now)
 
 
 class AckFirstPool(Executor):

@@ -148,9 +148,18 @@ def test_the_ack_path_touches_neither_the_database_nor_slack(make_runtime, fake_
 
 
 def test_work_waits_for_the_acks_in_flight_at_most_max_defer():
-    gate = AckGate(max_defer_s=0.05)
+    gate = AckGate(max_defer_s=0.05, settle_s=0)
     with gate.acking():
         started = time.monotonic()
         gate.quiet()
         assert time.monotonic() - started >= 0.05
-    AckGate(max_defer_s=600).quiet()         # nothing in flight: returns at once (else pytest-timeout fails it)
+    AckGate(max_defer_s=600).quiet()         # nothing in flight, ever: returns at once (else pytest-timeout fails)
+
+
+def test_work_waits_for_the_burst_to_settle_after_the_last_ack():
+    gate = AckGate(max_defer_s=600, settle_s=0.05)
+    with gate.acking():
+        pass
+    acked = time.monotonic()
+    gate.quiet()
+    assert time.monotonic() - acked >= 0.05
