@@ -40,6 +40,7 @@ bench: $(VENV)/.dev  ## print the speed and memory figures (bench/), each beside
 	$(BIN)/python bench/status_fanout.py
 	$(BIN)/python bench/alert_ingest.py
 	$(BIN)/python bench/idle_rss.py
+	$(BIN)/python bench/ack_latency.py
 	$(BIN)/python bench/fuzz.py
 
 clean:

@@ -1,6 +1,8 @@
 """Requests exactly as Slack sends them: form-encoded, signed with the app's signing secret."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import time
@@ -13,9 +15,14 @@ SECRET = "test-signing-secret"
 _trigger = itertools.count(1)
 
 
-def signed_headers(body: str, *, secret: str = SECRET, ts: float | None = None, **extra: str) -> dict[str, str]:
+def signed_headers(body: str | bytes, *, secret: str = SECRET, ts: float | None = None, **extra: str) -> dict[str, str]:
+    """Slack's headers for `body`; bytes (a body that is not UTF-8) are signed exactly as sent."""
     stamp = str(int(time.time() if ts is None else ts))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    if isinstance(body, bytes):
+        digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        signature = f"v0={digest}"
+    else:
+        signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body) or ""
     return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
             "X-Slack-Signature": signature, **extra}
 

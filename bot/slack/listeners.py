@@ -1,27 +1,32 @@
 """The Slack edge: the one `/ops` listener, the button listeners, and how replies get back to Slack.
 
 Every listener acks first (Slack's 3-second rule) and hands the work to the bot's own pool, so a slow command
-never delays the ack of the next one. A reply is delivered after the command returns: a new card is posted
-(and its place remembered), changed cards are redrawn where they are, the rest goes to the response_url.
+never delays the ack of the next one. The work first stores the delivery's key (middleware.first_delivery):
+a delivery another replica already took is not run again. A button this version does not know gets a short
+ephemeral answer; refusals a person caused (a missing row, a missing role, done already) are logged at INFO.
+A reply is delivered after the command returns: a new card is posted (and its place remembered), changed cards
+are redrawn where they are, the rest goes to the response_url.
 """
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 import commands
 from bot.delivery import INTERACTIVE, RefusedError, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
-from bot.reply import Card, CardRef, Reply
+from bot.reply import Card, CardRef, Reply, text_reply
 from bot.runtime import Runtime
 from bot.slack.blocks import to_message
 from bot.slack.board import Location, SlackBoard
 from bot.slack.client import checked, responder, translated
+from bot.slack.middleware import COMMAND, DELIVERY_KEY, first_delivery
 from commands.base import CommandContext
 from commands.cards import current
 
@@ -29,36 +34,61 @@ log = logging.getLogger(__name__)
 # A click's own answer is the redrawn card plus a line in its thread; these outcomes are refusals instead,
 # shown only to the person who clicked.
 DONE = (AuditOutcome.OK, AuditOutcome.CONFIRMED, AuditOutcome.CANCELLED)
+# Outcomes a person caused (the row is gone, the role is missing, it was done already): logged at INFO.
+REFUSED = (AuditOutcome.NOT_FOUND, AuditOutcome.NOT_ALLOWED, AuditOutcome.CONFLICT, AuditOutcome.REJECTED)
+ANY = re.compile(r".")
 
 
-def register(app: App, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
-    app.command("/ops")(partial(handle_ops, rt=rt, board=board, pool=pool))
+def register(app: App, rt: Runtime, board: SlackBoard, pool: Executor) -> None:
+    app.command(COMMAND)(partial(handle_ops, rt=rt, board=board, pool=pool))
     for action_id in commands.BUTTONS:
         app.action(action_id.value)(partial(handle_button, rt=rt, board=board, pool=pool))
+    app.action(ANY)(partial(handle_unknown_button, board=board, pool=pool))    # last: only what no listener above took
     app.error(handle_error)
 
 
-def handle_ops(ack: Ack, body: dict[str, Any], *, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
+def handle_ops(ack: Ack, body: dict[str, Any], context: BoltContext, *, rt: Runtime, board: SlackBoard,
+               pool: Executor) -> None:
     text = (body.get("text") or "").strip()
     if commands.is_slow(text):
         ack(response_type="ephemeral", text=f":hourglass_flowing_sand: Working on `/ops {text[:100]}`…")
     else:
         ack()
-    pool.submit(_guarded, _run_command, rt, board, body, text)
+    pool.submit(_once, rt, context.get(DELIVERY_KEY), _run_command, rt, board, body, text)
 
 
-def handle_button(ack: Ack, body: dict[str, Any], *, rt: Runtime, board: SlackBoard, pool: ThreadPoolExecutor) -> None:
+def handle_button(ack: Ack, body: dict[str, Any], context: BoltContext, *, rt: Runtime, board: SlackBoard,
+                  pool: Executor) -> None:
     ack()
-    pool.submit(_guarded, _run_button, rt, board, body)
+    pool.submit(_once, rt, context.get(DELIVERY_KEY), _run_button, rt, board, body)
+
+
+def handle_unknown_button(ack: Ack, body: dict[str, Any], *, board: SlackBoard, pool: Executor) -> None:
+    """A button this version of opsbot does not know (an old card, or a forged click): say so to the clicker."""
+    ack()
+    action_id = str(((body.get("actions") or [{}])[0]).get("action_id", "?"))[:80]
+    log.info("unknown button %r clicked by %s: refused", action_id, (body.get("user") or {}).get("id", "?"))
+    edge = _Edge(board, channel_id=None, response_url=body.get("response_url"))
+    reply = text_reply(f":warning: opsbot does not know the button `{action_id}` (an old card?). "
+                       "Type `/ops help` to see what it can do.")
+    pool.submit(_guarded, edge.respond, reply, ephemeral=True)
 
 
 def handle_error(error: Exception, body: dict[str, Any]) -> None:
+    """A bug in a listener (every bad request is refused before one runs): logged with a reference. (Bolt
+    answers 500 if the ack was not sent yet; returning a response here would fail once it was.)"""
     log.error("unhandled error in a Slack listener: ref=%s type=%s", new_ref(), body.get("type"), exc_info=error)
 
 
-def _guarded(fn: Callable[..., None], *args: Any) -> None:
+def _once(rt: Runtime, key: str | None, fn: Callable[..., None], *args: Any) -> None:
+    """Run a delivery's work unless another replica (or this one before a restart) already took it."""
+    if first_delivery(rt, key):
+        _guarded(fn, *args)
+
+
+def _guarded(fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except Exception:
         log.exception("delivering an answer to Slack failed: ref=%s", new_ref())
 
@@ -127,7 +157,10 @@ class _Edge:
 
 def _run_command(rt: Runtime, board: SlackBoard, body: dict[str, Any], text: str) -> None:
     edge = _Edge(board, channel_id=body.get("channel_id"), response_url=body.get("response_url"))
-    reply = commands.execute(edge.context(rt, body.get("user_id", "?")), text, source="slack")
+    user_id = body.get("user_id", "?")
+    reply = commands.execute(edge.context(rt, user_id), text, source="slack")
+    if reply.outcome in REFUSED:
+        log.info("/ops %.40r by %s refused: %s", text, user_id, reply.outcome.value)
     if not edge.show_new_card(reply):
         edge.respond(reply, ephemeral=reply.ephemeral)
     for card in reply.redraw:
@@ -145,8 +178,11 @@ def _run_button(rt: Runtime, board: SlackBoard, body: dict[str, Any]) -> None:
     message_ts = container.get("message_ts")
     edge = _Edge(board, channel_id=channel_id, response_url=body.get("response_url"), clicked=clicked,
                  clicked_at=(channel_id, message_ts) if channel_id and message_ts else None)
-    reply = commands.execute(edge.context(rt, body.get("user", {}).get("id", "?")), text, source="button")
+    user_id = body.get("user", {}).get("id", "?")
+    reply = commands.execute(edge.context(rt, user_id), text, source="button")
     if reply.outcome not in DONE:
+        log.info("click on %s %.40r by %s refused: %s", action.get("action_id"), action.get("value"), user_id,
+                 reply.outcome.value)
         edge.respond(reply, ephemeral=True)        # a refusal (not allowed, already done, expired): the clicker's
         fresh = current(rt, clicked)                # ... and the card shows the real state again
         if fresh is not None:

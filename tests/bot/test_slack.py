@@ -4,9 +4,9 @@ import time
 
 import pytest
 from slack_bolt import BoltRequest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from bot.slack.bolt import build_bolt_app
+from bot.slack.bolt import AckGate, build_bolt_app
 from bot.storage.models import AuditEntry, Incident
 from tests.slackreq import action_body, signed_headers, slash_body
 from tests.waiting import stored_card, wait_until
@@ -127,3 +127,39 @@ def test_bad_signature_or_stale_timestamp_is_401(slack, fake_slack, headers):
     assert resp.status == 401
     with rt.sessions() as s:
         assert s.query(Incident).count() == 0
+
+
+def test_the_ack_path_touches_neither_the_database_nor_slack(make_runtime, fake_slack, work_pool):
+    """Before an ack: the signature check and a look in this process's memory. The delivery key, the audit row
+    and the answer come after, once no ack is in flight (the gate is held open here until the acks are in)."""
+    rt = make_runtime({}, fake=fake_slack)
+    gate = AckGate(max_defer_s=60)
+    app = build_bolt_app(rt, rt.board, work_pool=work_pool, gate=gate)
+    statements: list[str] = []
+    event.listen(rt.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with gate.acking():                      # as the HTTP handler does while a request waits for its ack
+        for i in range(5):
+            body = slash_body("help", response_url=f"{fake_slack.url}/response/gate-{i}")
+            assert app.dispatch(BoltRequest(body=body, headers=signed_headers(body))).status == 200
+        assert statements == [] and [c.name for c in fake_slack.calls] == ["auth.test"]
+    fake_slack.wait_for(lambda c: c.name.startswith("/response/gate-"), n=5)
+    assert any("INSERT INTO deliveries" in s for s in statements)
+    assert any("INSERT INTO audit_log" in s for s in statements)
+
+
+def test_work_waits_for_the_acks_in_flight_at_most_max_defer():
+    gate = AckGate(max_defer_s=0.05, settle_s=0)
+    with gate.acking():
+        started = time.monotonic()
+        gate.quiet()
+        assert time.monotonic() - started >= 0.05
+    AckGate(max_defer_s=600).quiet()         # nothing in flight, ever: returns at once (else pytest-timeout fails)
+
+
+def test_work_waits_for_the_burst_to_settle_after_the_last_ack():
+    gate = AckGate(max_defer_s=600, settle_s=0.05)
+    with gate.acking():
+        pass
+    acked = time.monotonic()
+    gate.quiet()
+    assert time.monotonic() - acked >= 0.05
