@@ -184,10 +184,10 @@ def first_delivery(rt: Runtime, key: str | None) -> bool:
         first = record_delivery(rt, key)
     except SQLAlchemyError as exc:
         # Better to risk running twice than to drop a command because the dedupe table is unreachable.
-        log.warning("delivery dedupe unavailable (%s); handling %s anyway", type(exc).__name__, key)
+        log.warning("delivery dedupe unavailable (%s); handling %r anyway", type(exc).__name__, key)
         return True
     if not first:
-        log.info("duplicate delivery ignored: %s (stored already)", key)
+        log.info("duplicate delivery ignored: %r (stored already)", key)
     return first
 
 
@@ -215,7 +215,7 @@ def checked(req: BoltRequest) -> BoltResponse | None:
     why = problem(req.body)
     if why is None:
         return None
-    log.info("malformed Slack request refused: %s", why)
+    log.info("malformed Slack request refused: %r", why)
     return refusal(400, f"malformed Slack request: {why}")
 
 
@@ -226,7 +226,7 @@ def register(app: App) -> None:
         key = delivery_key(req.body, req.raw_body)
         if not recent.add(key):
             retry = req.headers.get("x-slack-retry-num", ["?"])[0]
-            log.info("duplicate delivery ignored: %s (retry %s)", key, retry)
+            log.info("duplicate delivery ignored: %r (retry %r)", key, retry)
             return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
         req.context[DELIVERY_KEY] = key
         return next()
