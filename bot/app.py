@@ -128,7 +128,7 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     assert isinstance(board, SlackBoard)
     bolt = build_bolt_app(rt, board, token_verification=token_verification, socket_mode=socket_mode)
     outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
-    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, board=board)
+    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake)
     http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
                          slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt)))
     workers: list[tuple[str, Worker]] = [

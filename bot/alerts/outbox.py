@@ -1,9 +1,11 @@
-"""The outbox: alert cards go to the channel from the database, never straight from a webhook.
+"""The outbox: alert cards, storm summaries and notices (escalation posts and direct messages) go to Slack
+from the database, never straight from a webhook or a worker.
 
 Per channel at most one call per `interval_s` (Slack allows about one message a second per channel); a rate
 limit pauses that channel for as long as the transport asks; a row is claimed before it is sent, so two
 replicas never send the same one; pending updates of one alert are one row (see OutboxMessage). Nothing is
-dropped: a failed send is retried by the BACKGROUND policy, a refusal included (the bot may yet be invited).
+dropped: a failed card is retried by the BACKGROUND policy, a refusal included (the bot may yet be invited);
+a failed notice by the NOTICE policy. The Board posts each card and notice once, even across a crash.
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import service, storm
+from bot.alerts import notices, service, storm
 from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
-from bot.delivery import BACKGROUND, Board, DeliveryError, RateLimitedError, RetryPolicy
+from bot.delivery import BACKGROUND, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
 from bot.storage.db import session_scope
 from bot.storage.models import OutboxMessage
 
@@ -31,11 +33,11 @@ CLAIM_FOR = timedelta(seconds=60)
 
 class Outbox:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: AlertSettings, board: Board,
-                 batch: int = 100, policy: RetryPolicy = BACKGROUND, interval_s: float | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 batch: int = 100, policy: RetryPolicy = BACKGROUND, notice_policy: RetryPolicy = NOTICE,
+                 interval_s: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sessions, self.clock, self.settings, self.board = sessions, clock, settings, board
         self.interval_s = settings.channel_interval.total_seconds() if interval_s is None else interval_s
-        self.batch, self.policy, self.monotonic = batch, policy, monotonic
+        self.batch, self.policy, self.notice_policy, self.monotonic = batch, policy, notice_policy, monotonic
         self._paused_until: dict[str, float] = {}          # channel -> monotonic time it may be called again
         self._wake = threading.Event()
 
@@ -54,7 +56,7 @@ class Outbox:
                 .order_by(OutboxMessage.id).limit(self.batch)).all()
             for channel in sorted({channel for _, channel, _ in due}):
                 storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
-        sent = self._send_summaries()
+        sent = self._send_notices() + self._send_summaries()
         for row_id, channel, alert_id in due:
             if self._paused(channel) or not self._claim(row_id, now):
                 continue
@@ -106,14 +108,16 @@ class Outbox:
                         .execution_options(synchronize_session=False))
 
     def _send_summaries(self) -> int:
+        now = self.clock()
         with session_scope(self.sessions) as session:
-            channels = storm.dirty_channels(session=session)
+            channels = storm.dirty_channels(session=session, now=now)
         sent = 0
         for channel in channels:
             if self._paused(channel):
                 continue
             with session_scope(self.sessions) as session:
-                if not storm.claim_dirty(session=session, channel=channel):
+                version = storm.claim_dirty(session=session, channel=channel, now=now)
+                if version is None:
                     continue
                 summary = storm_card(channel, *storm.tally(session=session, channel=channel))
             try:
@@ -121,10 +125,37 @@ class Outbox:
             except DeliveryError as exc:
                 if not self._pause_if_limited(channel, exc):
                     self._pace(channel)
-                with session_scope(self.sessions) as session:
-                    storm.mark_dirty(session=session, channel=channel, now=self.clock())
+                version = None                     # still dirty: sent again on a later pass
+            else:
+                self._pace(channel)
+                sent += 1
+            with session_scope(self.sessions) as session:
+                storm.shown(session=session, channel=channel, version=version)
+        return sent
+
+    def _send_notices(self) -> int:
+        now = self.clock()
+        with session_scope(self.sessions) as session:
+            due = notices.due(session=session, now=now, limit=self.batch)
+        sent = 0
+        for notice in due:
+            if self._paused(notice.pace):
                 continue
-            self._pace(channel)
+            with session_scope(self.sessions) as session:
+                if not notices.claim(session=session, notice_id=notice.id, now=now):
+                    continue
+            try:
+                notices.send(self.board, notice)
+            except DeliveryError as exc:
+                if not self._pause_if_limited(notice.pace, exc):
+                    self._pace(notice.pace)
+                with session_scope(self.sessions) as session:
+                    notices.failed(session=session, notice=notice, exc=exc, policy=self.notice_policy,
+                                   now=self.clock())
+                continue
+            self._pace(notice.pace)
+            with session_scope(self.sessions) as session:
+                notices.done(session=session, notice_id=notice.id, now=self.clock())
             sent += 1
         return sent
 
@@ -174,10 +205,10 @@ class Outbox:
         ).first() is not None
 
     def pending(self) -> int:
-        """Deliveries still to make: unsent rows and storm summaries to re-render."""
+        """Deliveries still to make: unsent rows, notices and storm summaries to re-render."""
         with session_scope(self.sessions) as session:
             rows = len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))).all())
-            return rows + len(storm.dirty_channels(session=session))
+            return rows + notices.pending(session=session) + len(storm.dirty_channels(session=session))
 
     def run_forever(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
         while not stop.is_set():
