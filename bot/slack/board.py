@@ -27,6 +27,7 @@ from bot.slack.ledger import Ledger, Location
 from bot.storage.db import session_scope
 from bot.storage.models import SlackCard
 
+__all__ = ["CACHE", "Location", "SlackBoard"]
 CACHE = 10_000
 MESSAGE = "message"              # the slack_cards kind of a keyed message (not a card)
 K = TypeVar("K")

@@ -62,7 +62,7 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._limits: dict[str, list[int]] = {}     # name -> [remaining 429 answers, retry_after]
         self._failures: dict[str, list[Any]] = {}   # name -> [remaining failures, error code]
-        self._lose: dict[str, int] = {}             # name -> how many answers still to lose
+        self._lose: dict[str, list[Any]] = {}       # name -> [answers still to lose, which bodies]
         self.socket_url: str | None = None            # set to a FakeSocketMode's url to answer apps.connections.open
         fake = self
 
@@ -78,7 +78,7 @@ class FakeSlack:
                 body = {**{k: v[0] for k, v in parse_qs(url.query).items()}, **fake._parse(raw)}
                 name = url.path[5:] if url.path.startswith("/api/") else url.path
                 status, payload, headers = fake._answer(name, body, self.headers.get("Authorization", ""))
-                lost = status == 200 and payload.get("ok") is True and fake._take_loss(name)
+                lost = status == 200 and payload.get("ok") is True and fake._take_loss(name, body)
                 with fake._lock:
                     fake.calls.append(Call(name, body, dict(self.headers), time.monotonic(), status, not lost))
                 if lost:                      # done in Slack, but the answer never arrives
@@ -121,17 +121,19 @@ class FakeSlack:
         doing nothing."""
         self._failures[name] = [times, error, channel]
 
-    def lose_answer(self, name: str = "chat.postMessage", *, times: int = 1) -> None:
-        """Do the next `times` successful calls to `name` (post the message…), then drop the connection
-        without answering: the caller cannot know that it worked."""
+    def lose_answer(self, name: str = "chat.postMessage", *, times: int = 1,
+                    when: Callable[[dict[str, Any]], bool] = lambda body: True) -> None:
+        """Do the next `times` successful calls to `name` whose body matches `when` (post the message…), then
+        drop the connection without answering: the caller cannot know that it worked."""
         with self._lock:
-            self._lose[name] = self._lose.get(name, 0) + times
+            self._lose[name] = [times, when]
 
-    def _take_loss(self, name: str) -> bool:
+    def _take_loss(self, name: str, body: dict[str, Any]) -> bool:
         with self._lock:
-            if self._lose.get(name, 0) <= 0:
+            loss = self._lose.get(name)
+            if not loss or loss[0] <= 0 or not loss[1](body):
                 return False
-            self._lose[name] -= 1
+            loss[0] -= 1
             return True
 
     # --- answers ----------------------------------------------------------------------------------------
