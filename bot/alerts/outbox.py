@@ -24,7 +24,7 @@ from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
 from bot.delivery import BACKGROUND, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
-from bot.storage.db import session_scope
+from bot.storage.db import commit_without_waiting_for_disk, session_scope
 from bot.storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,10 @@ class Outbox:
         self._wake.set()
 
     def run_once(self) -> int:
-        """Send what is due now (respecting each channel's pace); return how many calls succeeded."""
+        """Send what is due now (respecting each channel's pace); return how many calls succeeded.
+
+        One transaction finds all the work (and folds a storm's excess), one claims and loads each card, and
+        the Board records its attempt before posting: three commits from a wake-up to the first Slack call."""
         now = self.clock()
         with session_scope(self.sessions) as session:
             due = session.execute(
@@ -56,11 +59,12 @@ class Outbox:
                 .order_by(OutboxMessage.id).limit(self.batch)).all()
             for channel in sorted({channel for _, channel, _ in due}):
                 storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
-        sent = self._send_notices() + self._send_summaries()
+            summaries = storm.dirty_channels(session=session, now=now)
+            queued = notices.due(session=session, now=now, limit=self.batch)
+        sent = self._send_notices(queued, now) + self._send_summaries(summaries, now)
         for row_id, channel, alert_id in due:
-            if self._paused(channel) or not self._claim(row_id, now):
-                continue
-            sent += self._send(row_id, channel, alert_id)
+            if not self._paused(channel):
+                sent += self._send(row_id, channel, alert_id, now)
         return sent
 
     def _paused(self, channel: str) -> bool:
@@ -69,19 +73,22 @@ class Outbox:
     def _pace(self, channel: str, wait_s: float | None = None) -> None:
         self._paused_until[channel] = self.monotonic() + (self.interval_s if wait_s is None else wait_s)
 
-    def _claim(self, row_id: int, now: datetime) -> bool:
+    @staticmethod
+    def _claim(session: Session, row_id: int, now: datetime) -> bool:
         # Releasing pending_key here lets a change that arrives during the send queue a fresh row.
-        with session_scope(self.sessions) as session:
-            claimed = session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.sent_at.is_(None),
-                       (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
-                .values(claimed_until=now + CLAIM_FOR, pending_key=None)
-                .execution_options(synchronize_session=False))
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id, OutboxMessage.sent_at.is_(None),
+                   (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+            .values(claimed_until=now + CLAIM_FOR, pending_key=None)
+            .execution_options(synchronize_session=False))
         return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
-    def _send(self, row_id: int, channel: str, alert_id: int) -> int:
+    def _send(self, row_id: int, channel: str, alert_id: int, now: datetime) -> int:
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)     # a claim lost with the database only delays a card
+            if not self._claim(session, row_id, now):
+                return 0
             alert = service.get(session=session, alert_id=alert_id)
             if alert.summarized:                       # its change shows in the channel's storm summary
                 storm.mark_dirty(session=session, channel=alert.channel, now=self.clock())
@@ -95,6 +102,7 @@ class Outbox:
             return 0
         self._pace(channel)
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)     # if lost, the card is sent again: the Board finds it
             # Also after an update: a card posted just before a crash got its place stored, not this mark.
             service.mark_notified(session=session, alert_id=alert_id, at=self.clock())
             self._mark_sent(session, row_id)
@@ -107,10 +115,7 @@ class Outbox:
         session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
                         .execution_options(synchronize_session=False))
 
-    def _send_summaries(self) -> int:
-        now = self.clock()
-        with session_scope(self.sessions) as session:
-            channels = storm.dirty_channels(session=session, now=now)
+    def _send_summaries(self, channels: list[str], now: datetime) -> int:
         sent = 0
         for channel in channels:
             if self._paused(channel):
@@ -133,10 +138,7 @@ class Outbox:
                 storm.shown(session=session, channel=channel, version=version)
         return sent
 
-    def _send_notices(self) -> int:
-        now = self.clock()
-        with session_scope(self.sessions) as session:
-            due = notices.due(session=session, now=now, limit=self.batch)
+    def _send_notices(self, due: list[notices.Queued], now: datetime) -> int:
         sent = 0
         for notice in due:
             if self._paused(notice.pace):

@@ -6,6 +6,10 @@ attempt; the message carries its key in Slack message metadata (`event_type` "op
 (the process died between posting and saving, or the answer was lost): before posting again, the channel's
 history (a thread's replies, for a reply) is searched for the key, and a message found there is adopted.
 
+The attempt's record is committed without waiting for the disk (it survives any crash of the bot; a crash of
+PostgreSQL itself in the fraction of a second before its WAL is flushed could lose it, and then a message
+posted just then could be posted again): that fsync was most of the time from a webhook to its card.
+
 An attempt younger than LEASE may still be under way in another process: it is left alone (the caller retries
 later), unless this process made it itself. Reading history needs the channels:history, groups:history and
 im:history scopes; without them (or if Slack refuses the lookup) the message is posted again, and a warning
@@ -30,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.delivery import DeliveryError, RefusedError, UnavailableError
 from bot.slack.client import TIMEOUT_S, translated
-from bot.storage.db import insert_ignoring_duplicates, session_scope
+from bot.storage.db import commit_without_waiting_for_disk, insert_ignoring_duplicates, session_scope
 from bot.storage.models import SlackCard
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ class Ledger:
     def _begin(self, kind: str, key: str, channel: str, token: str) -> _Row:
         """Record the attempt (unless one is recorded), in the same transaction as reading what is recorded."""
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)
             insert_ignoring_duplicates(session, SlackCard, {"kind": kind, "key": key, "channel": channel, "ts": None,
                                                             "token": token, "posted_at": self.clock()},
                                        key=["kind", "key"])
@@ -148,6 +153,7 @@ class Ledger:
 
     def _save(self, kind: str, key: str, token: str, where: Location) -> None:
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)   # if lost, the next attempt looks the message up
             session.execute(update(SlackCard).where(SlackCard.kind == kind, SlackCard.key == key,
                                                     SlackCard.token == token)
                             .values(channel=where[0], ts=where[1], posted_at=self.clock())

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from bot.alerts.model import AlertEvent
 from bot.delivery import RetryPolicy
-from bot.storage.models import Notice
+from bot.storage.models import Notice, SlackCard
 from tests.alerts.workers import escalator, outbox, slack_board
 from tests.waiting import stored_card, wait_until
 
@@ -52,7 +52,8 @@ def test_a_lost_answer_is_looked_up_and_the_card_adopted(make_runtime, fake_slac
     box = outbox(rt, interval_s=0, policy=QUICK)
     assert box.run_once() == 0                              # posted in Slack, but the bot does not know
     assert len(fake_slack.messages("C0ALERTS")) == 1
-    assert stored_card(rt, "alert", "1") == ("C0ALERTS", None)        # the attempt is recorded, its ts unknown
+    with rt.sessions() as s:                                 # the attempt is recorded, its ts unknown
+        assert s.execute(select(SlackCard.channel, SlackCard.ts)).one() == ("C0ALERTS", None)
     clock.advance(seconds=1)
     drain(box)
     [message] = fake_slack.messages("C0ALERTS")
