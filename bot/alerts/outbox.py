@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,10 +48,13 @@ class Outbox:
     def run_once(self) -> int:
         """Send what is due now (respecting each channel's pace); return how many calls succeeded.
 
-        One transaction finds all the work (and folds a storm's excess), one claims and loads each card, and
-        the Board records its attempt before posting: three commits from a wake-up to the first Slack call."""
+        One transaction finds all the work, folds a storm's excess and claims and loads the next card of each
+        channel that may be called now; the Board records its attempt before posting: two commits from a
+        wake-up to the first Slack call, neither waiting for an fsync on PostgreSQL (a claim lost with the
+        database only delays a card)."""
         now = self.clock()
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)
             due = session.execute(
                 select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id)
                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.not_before <= now,
@@ -61,10 +64,10 @@ class Outbox:
                 storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
             summaries = storm.dirty_channels(session=session, now=now)
             queued = notices.due(session=session, now=now, limit=self.batch)
+            cards = self._claim_cards(session, due, busy={*summaries, *(n.pace for n in queued)}, now=now)
         sent = self._send_notices(queued, now) + self._send_summaries(summaries, now)
-        for row_id, channel, alert_id in due:
-            if not self._paused(channel):
-                sent += self._send(row_id, channel, alert_id, now)
+        for row_id, channel, alert in cards:
+            sent += self._send(row_id, channel, alert)
         return sent
 
     def _paused(self, channel: str) -> bool:
@@ -73,28 +76,38 @@ class Outbox:
     def _pace(self, channel: str, wait_s: float | None = None) -> None:
         self._paused_until[channel] = self.monotonic() + (self.interval_s if wait_s is None else wait_s)
 
-    @staticmethod
-    def _claim(session: Session, row_id: int, now: datetime) -> bool:
+    def _claim_cards(self, session: Session, due: Sequence[Row[int, str, int]], *, busy: set[str],
+                     now: datetime) -> list[tuple[int, str, service.AlertRecord]]:
+        """Claim the first due row of each channel that may be called now (not paused, no summary or notice
+        going there first) and load its alert; a row of a folded alert is done instead (the summary shows it)."""
+        first: dict[str, tuple[int, int]] = {}
+        for row_id, channel, alert_id in due:
+            if channel not in busy and not self._paused(channel):
+                first.setdefault(channel, (row_id, alert_id))
+        if not first:
+            return []
         # Releasing pending_key here lets a change that arrives during the send queue a fresh row.
-        claimed = session.execute(
+        claimed = set(session.scalars(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, OutboxMessage.sent_at.is_(None),
+            .where(OutboxMessage.id.in_([row_id for row_id, _ in first.values()]), OutboxMessage.sent_at.is_(None),
                    (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
-            .values(claimed_until=now + CLAIM_FOR, pending_key=None)
-            .execution_options(synchronize_session=False))
-        return bool(claimed.rowcount)  # type: ignore[attr-defined]
-
-    def _send(self, row_id: int, channel: str, alert_id: int, now: datetime) -> int:
-        with session_scope(self.sessions) as session:
-            commit_without_waiting_for_disk(session)     # a claim lost with the database only delays a card
-            if not self._claim(session, row_id, now):
-                return 0
+            .values(claimed_until=now + CLAIM_FOR, pending_key=None).returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)))
+        cards = []
+        for channel, (row_id, alert_id) in first.items():
+            if row_id not in claimed:
+                continue
             alert = service.get(session=session, alert_id=alert_id)
             if alert.summarized:                       # its change shows in the channel's storm summary
-                storm.mark_dirty(session=session, channel=alert.channel, now=self.clock())
+                storm.mark_dirty(session=session, channel=alert.channel, now=now)
                 self._wake.set()
                 self._mark_sent(session, row_id, note="summarized")
-                return 0
+                continue
+            cards.append((row_id, channel, alert))
+        return cards
+
+    def _send(self, row_id: int, channel: str, alert: service.AlertRecord) -> int:
+        alert_id = alert.id
         try:
             self.board.show(card(alert, now=self.clock()), channel=channel)
         except DeliveryError as exc:
