@@ -3,8 +3,9 @@ reaches a fake Slack, median and p95 over N alerts posted one after another (eac
 a card), on SQLite and (when reachable) PostgreSQL.
 
 opsbot runs as `opsbot serve` would: `build_bot`'s WSGI app under waitress, with its background workers. The
-floor, measured in the same run: a bare waitress app that calls the fake Slack (chat.postMessage with
-slack_sdk's WebClient) synchronously inside each POST. Usage: `python bench/first_post.py [N]` (default 50).
+floor, measured in the same run: a bare waitress app that calls the fake Slack (chat.postMessage with the
+same slack_sdk client opsbot uses) synchronously inside each POST.
+Usage: `python bench/first_post.py [N]` (default 50).
 """
 from __future__ import annotations
 
@@ -83,9 +84,9 @@ def floor_app(fake: FakeSlack) -> Callable[..., Any]:
     """A bare WSGI app: read the alert, call Slack synchronously, answer 202."""
     import json
 
-    from slack_sdk import WebClient
+    from bot.slack.client import web_client  # the same Slack client opsbot uses
 
-    client = WebClient(token="xoxb-floor", base_url=fake.api_url, retry_handlers=[])
+    client = web_client(Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-floor", "SLACK_API_URL": fake.api_url}))
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))

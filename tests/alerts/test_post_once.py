@@ -158,3 +158,17 @@ def test_a_rate_limited_direct_message_waits_for_retry_after(make_runtime, fake_
     first, second = fake_slack.named("chat.postMessage")
     assert first.status == 429 and second.status == 200 and second.at - first.at >= 0.95
     assert len(fake_slack.messages(fake_slack.im("U0LEAD"))) == 1
+
+
+def test_without_the_history_scopes_a_lost_card_is_posted_again_and_the_log_says_why(make_runtime, fake_slack,
+                                                                                    clock, caplog):
+    rt = make_runtime({"channels": {"alerts": "C0ALERTS"}}, fake=fake_slack)
+    rt.alerts.ingest([event("api")])
+    fake_slack.lose_answer()
+    box = outbox(rt, interval_s=0, policy=QUICK)
+    box.run_once()
+    fake_slack.fail("conversations.history", error="missing_scope")
+    clock.advance(seconds=1)
+    drain(box)
+    assert len(fake_slack.messages("C0ALERTS")) == 2            # a duplicate rather than a lost alarm…
+    assert "channels:history" in caplog.text                    # …and the operator is told which scope is missing
