@@ -40,7 +40,7 @@ from bot.storage.models import SlackCard
 log = logging.getLogger(__name__)
 EVENT_TYPE = "opsbot_card"
 LEASE = timedelta(seconds=TIMEOUT_S + 5)    # an attempt younger than this may still be waiting for Slack
-LOOKBACK = timedelta(minutes=5)             # our clock and Slack's differ: search from this long before
+LOOKBACK = timedelta(minutes=5)             # clocks differ: search this long either side of the attempt
 PAGE, PAGES = 200, 5
 
 Location = tuple[str, str]       # (channel id, message ts)
@@ -134,14 +134,14 @@ class Ledger:
 
     def _lookup(self, kind: str, key: str, channel: str, *, since: datetime, thread_ts: str | None,
                 what: str) -> str | None:
-        oldest = f"{(since - LOOKBACK).timestamp():.6f}"
+        window = {"oldest": f"{(since - LOOKBACK).timestamp():.6f}", "latest": f"{(since + LOOKBACK).timestamp():.6f}"}
         cursor: str | None = None
         try:
             for _ in range(PAGES):
                 with translated(f"{what} (looking it up)"):
-                    page = (self.client.conversations_replies(channel=channel, ts=thread_ts, **_page(oldest, cursor))
+                    page = (self.client.conversations_replies(channel=channel, ts=thread_ts, **_page(window, cursor))
                             if thread_ts else self.client.conversations_history(channel=channel,
-                                                                                **_page(oldest, cursor)))
+                                                                                **_page(window, cursor)))
                 found = next((str(m["ts"]) for m in page.get("messages") or [] if _carries(m, kind, key)), None)
                 cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
                 if found is not None or cursor is None:
@@ -175,8 +175,8 @@ class Ledger:
                 self._unsure.discard((kind, key))
 
 
-def _page(oldest: str, cursor: str | None) -> dict[str, Any]:
-    return {"oldest": oldest, "include_all_metadata": True, "limit": PAGE, "cursor": cursor}
+def _page(window: dict[str, str], cursor: str | None) -> dict[str, Any]:
+    return {**window, "include_all_metadata": True, "limit": PAGE, "cursor": cursor}
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -15,6 +15,12 @@ ESCALATING = {"channels": {"alerts": "C0ALERTS"},
               "alerts": {"escalation": {"P1": {"steps": [{"after": "5m", "notify": ["U0LEAD", "U0MANAGER"]}]}}}}
 
 
+@pytest.fixture(autouse=True)
+def same_time(fake_slack, clock):
+    """Slack's clock is the bot's: history is searched in a window around the attempt."""
+    fake_slack.clock = lambda: clock().timestamp()
+
+
 def event(key, severity="critical"):
     return AlertEvent(source="webhook", dedup_key=key, title=f"{key} is failing", status="firing", severity=severity)
 

@@ -5,7 +5,8 @@ Messages: chat.postMessage stores text/blocks/metadata/thread_ts under a new ts 
 counting the messages posted); chat.update edits one; conversations.history lists a channel's messages
 newest first (thread replies left out, as Slack does), conversations.replies a thread oldest first, with
 metadata only when `include_all_metadata` is set; both honor limit/cursor and oldest/latest. The ts is a
-counter, not a time, so oldest/latest compare with the wall-clock time the fake received each message.
+counter, not a time, so oldest/latest compare with the time the fake received each message: `clock()`, the
+wall clock unless a test gives the fake its own clock.
 conversations.open answers `D<user id>` for a user.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -42,7 +43,7 @@ class Message:
     blocks: list[Any]
     metadata: dict[str, Any] | None
     thread_ts: str | None
-    received: float = field(default_factory=time.time)     # wall-clock time, what oldest/latest compare with
+    received: float                                        # when it arrived: what oldest/latest compare with
 
     def as_slack(self, with_metadata: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks,
@@ -64,6 +65,7 @@ class FakeSlack:
         self._failures: dict[str, list[Any]] = {}   # name -> [remaining failures, error code]
         self._lose: dict[str, list[Any]] = {}       # name -> [answers still to lose, which bodies]
         self.socket_url: str | None = None            # set to a FakeSocketMode's url to answer apps.connections.open
+        self.clock: Callable[[], float] = time.time   # when messages arrive (unix seconds)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -171,7 +173,7 @@ class FakeSlack:
         with self._lock:
             message = Message(f"1700000000.{next(self._ts):06d}", str(body.get("text") or ""),
                               list(body.get("blocks") or []), body.get("metadata") or None,
-                              str(body["thread_ts"]) if body.get("thread_ts") else None)
+                              str(body["thread_ts"]) if body.get("thread_ts") else None, self.clock())
             self.channels.setdefault(channel, []).append(message)
         return 200, {"ok": True, "channel": channel, "ts": message.ts,
                      "message": message.as_slack(with_metadata=True)}, {}
