@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.config.alerts import AlertSettings
 from bot.delivery import BACKGROUND, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
 from bot.storage.db import commit_without_waiting_for_disk, session_scope
-from bot.storage.models import OutboxMessage
+from bot.storage.models import Alert, OutboxMessage
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(seconds=60)
@@ -56,15 +56,18 @@ class Outbox:
         with session_scope(self.sessions) as session:
             commit_without_waiting_for_disk(session)
             due = session.execute(
-                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id)
+                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id, Alert.summarized)
+                .join(Alert, Alert.id == OutboxMessage.alert_id)
                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.not_before <= now,
                        (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
                 .order_by(OutboxMessage.id).limit(self.batch)).all()
-            for channel in sorted({channel for _, channel, _ in due}):
+            self._summarized(session, [r.id for r in due if r.summarized], now)
+            for channel in sorted({r.channel for r in due}):
                 storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
             summaries = storm.dirty_channels(session=session, now=now)
             queued = notices.due(session=session, now=now, limit=self.batch)
-            cards = self._claim_cards(session, due, busy={*summaries, *(n.pace for n in queued)}, now=now)
+            cards = self._claim_cards(session, [r for r in due if not r.summarized],
+                                      busy={*summaries, *(n.pace for n in queued)}, now=now)
         sent = self._send_notices(queued, now) + self._send_summaries(summaries, now)
         for row_id, channel, alert in cards:
             sent += self._send(row_id, channel, alert)
@@ -76,12 +79,25 @@ class Outbox:
     def _pace(self, channel: str, wait_s: float | None = None) -> None:
         self._paused_until[channel] = self.monotonic() + (self.interval_s if wait_s is None else wait_s)
 
-    def _claim_cards(self, session: Session, due: Sequence[Row[int, str, int]], *, busy: set[str],
+    def _summarized(self, session: Session, row_ids: list[int], now: datetime) -> None:
+        """Rows of folded alerts need no call: their change shows in the channel's storm summary."""
+        if not row_ids:
+            return
+        channels = set(session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(row_ids), OutboxMessage.sent_at.is_(None),
+                   (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+            .values(sent_at=now, claimed_until=None, pending_key=None, last_error="summarized")
+            .returning(OutboxMessage.channel).execution_options(synchronize_session=False)))
+        for channel in sorted(channels):
+            storm.mark_dirty(session=session, channel=channel, now=now)
+
+    def _claim_cards(self, session: Session, due: Sequence[Row[int, str, int, bool]], *, busy: set[str],
                      now: datetime) -> list[tuple[int, str, service.AlertRecord]]:
         """Claim the first due row of each channel that may be called now (not paused, no summary or notice
         going there first) and load its alert; a row of a folded alert is done instead (the summary shows it)."""
         first: dict[str, tuple[int, int]] = {}
-        for row_id, channel, alert_id in due:
+        for row_id, channel, alert_id, _ in due:
             if channel not in busy and not self._paused(channel):
                 first.setdefault(channel, (row_id, alert_id))
         if not first:
