@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build_bot  # noqa: E402
 from bot.config import parse_config  # noqa: E402
+from bot.http import HttpServer  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 
@@ -41,13 +42,11 @@ POLL_S = 0.0005
 
 @contextmanager
 def served(app: Any) -> Iterator[str]:
-    from waitress import create_server
-
-    server = create_server(app, host="127.0.0.1", port=0, threads=16)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    """`app` under waitress as `opsbot serve` runs it (bot.http.HttpServer)."""
+    server = HttpServer(app, "127.0.0.1", 0)
+    port = server.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}/alerts/webhook"
+        yield f"http://127.0.0.1:{port}/alerts/webhook"
     finally:
         server.close()
 
