@@ -141,7 +141,7 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     gate = AckGate()      # work after an ack waits for the acks in flight (HTTP; Socket Mode acks on its socket)
     bolt = build_bolt_app(rt, board, gate=gate, token_verification=token_verification, socket_mode=socket_mode)
     outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
-    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, board=board)
+    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake)
     http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
                          slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt, settings, gate=gate)))
     workers: list[tuple[str, Worker]] = [

@@ -96,7 +96,7 @@ class ConsoleBoard:
             self.choices = choices
         self.print(text, now=now)
 
-    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
+    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None, key: str | None = None) -> None:
         self.print(to_terminal(reply.text) if not reply.buttons() else render(reply)[0])
 
     def show(self, card: Card, *, channel: str) -> bool:
@@ -107,7 +107,7 @@ class ConsoleBoard:
         self.print_reply(card.reply)
         return True
 
-    def direct(self, user: str, reply: Reply) -> None:
+    def direct(self, user: str, reply: Reply, *, key: str | None = None) -> None:
         self.print(f"(direct message to @{user}) {to_terminal(reply.text)}")
 
 

@@ -50,9 +50,13 @@ class RefusedError(DeliveryError):
 
 
 class Board(Protocol):
-    """The transport's side of cards and messages. Every method raises DeliveryError when it cannot deliver."""
+    """The transport's side of cards and messages. Every method raises DeliveryError when it cannot deliver.
 
-    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
+    A card, and a message given a `key`, is delivered at most once, even when the process dies or the answer
+    is lost between sending it and learning that it arrived: calling again with the same card or key finds
+    the earlier message (or finishes that attempt) instead of sending a second one."""
+
+    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None, key: str | None = None) -> None:
         """Post a message in `channel`, or, when `thread` names a card that was posted, under that card."""
 
     def show(self, card: Card, *, channel: str) -> bool:
@@ -62,7 +66,7 @@ class Board(Protocol):
     def redraw(self, card: Card) -> bool:
         """Update the card where it was posted; False (and nothing sent) when it never was."""
 
-    def direct(self, user: str, reply: Reply) -> None:
+    def direct(self, user: str, reply: Reply, *, key: str | None = None) -> None:
         """A direct message to one person."""
 
 
@@ -121,5 +125,6 @@ def _sleep(seconds: float) -> bool:
 
 
 INTERACTIVE = RetryPolicy(attempts=3, backoff_s=0.5, max_backoff_s=2.0, max_wait_s=10.0)   # answers to a person
-SCHEDULED = RetryPolicy(attempts=4, backoff_s=2.0, max_backoff_s=30.0, max_wait_s=60.0)    # reports, escalations
+SCHEDULED = RetryPolicy(attempts=4, backoff_s=2.0, max_backoff_s=30.0, max_wait_s=60.0)    # reports
+NOTICE = RetryPolicy(attempts=12, backoff_s=2.0, max_backoff_s=120.0, max_wait_s=120.0)    # escalation notices
 BACKGROUND = RetryPolicy(attempts=None, backoff_s=2.0, max_backoff_s=300.0, max_wait_s=300.0, retry_refused=True)

@@ -22,12 +22,14 @@ def wait_until(condition: Callable[[], T], *, timeout: float = 5.0, what: str = 
 
 
 def stored_card(rt, kind: str, key: str) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
-    """Where the Slack layer recorded a card as posted (slack_cards), or None."""
+    """Where the Slack layer recorded a card as posted (slack_cards), or None (also while an attempt to post it
+    is recorded but its ts is not known)."""
     from sqlalchemy import select
 
     from bot.storage.models import SlackCard
 
     with rt.sessions() as s:
         row = s.execute(select(SlackCard.channel, SlackCard.ts).where(SlackCard.kind == kind,
-                                                                      SlackCard.key == key)).first()
+                                                                      SlackCard.key == key,
+                                                                      SlackCard.ts.is_not(None))).first()
     return (row.channel, row.ts) if row else None

@@ -1,27 +1,27 @@
 """Takes due escalation steps and tells people: a mention in the alert card's thread and a direct message
 to each person of the step. Also runs the alerts' time-driven housekeeping (auto-resolve, stale acks).
 
-Any number of replicas may run it: a step is taken once (see bot.alerts.escalation). A step is recorded
-before anyone is told; each notification is delivered on its own, so a refused thread reply still lets
-every direct message go out.
+Any number of replicas may run it: a step is taken once (see bot.alerts.escalation). In the transaction that
+takes the step, each notification is queued as its own notice (bot.alerts.notices), keyed
+`esc:<alert>:<step>:<target>:<when>`; the outbox delivers them, once each, retrying each on its own, so a
+refused thread reply still lets every direct message go out, and a failed one is tried again later.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from functools import partial
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import incidents
-from bot.alerts import escalation, housekeeping, service
+from bot.alerts import escalation, housekeeping, notices, service
 from bot.alerts.card import ref as alert_ref
 from bot.alerts.pipeline import BOT_ACTOR, enqueue
 from bot.clock import Clock, humanize
 from bot.config import OpsConfig
-from bot.delivery import SCHEDULED, Board, RetryPolicy
-from bot.reply import escape, text_reply
+from bot.reply import escape
 from bot.storage.db import session_scope
 from bot.storage.models import Alert
 
@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class Escalator:
-    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, board: Board,
-                 policy: RetryPolicy = SCHEDULED, stop: threading.Event | None = None) -> None:
-        self.sessions, self.clock, self.config, self.board, self.policy = sessions, clock, config, board, policy
-        self._stop = stop
+    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig,
+                 wake: Callable[[], None] = lambda: None) -> None:
+        self.sessions, self.clock, self.config = sessions, clock, config
+        self.wake = wake                                  # the outbox: notices were queued
 
     def run_once(self) -> list[escalation.Escalation]:
         now = self.clock()
@@ -54,32 +54,31 @@ class Escalator:
                 if row.incident_id is not None:
                     incidents.add_event(session=session, incident_id=row.incident_id, at=now, kind="escalated",
                                         actor=BOT_ACTOR, note=f"step {step.step}/{step.of}: " + ", ".join(step.users))
-                alert = service.record(row)
+                _tell(session, step, service.record(row), now)
             taken.append(step)
-            self._tell(step, alert)
+        if taken:
+            self.wake()
         return taken
 
-    def _tell(self, step: escalation.Escalation, alert: service.AlertRecord) -> None:
-        who = " ".join(f"<@{u}>" for u in step.users) or "nobody (no one resolved from the policy)"
-        age = humanize(self.clock() - alert.first_seen)
-        text = (f":rotating_light: {who} — *{alert.severity} {escape(alert.title[:100])}* has not been acknowledged "
-                f"after {age} (escalation step {step.step} of {step.of}).")
-        if alert.notified_at is not None:       # under its card; an alert folded into a storm summary has none
-            self._deliver(partial(self.board.post, alert.channel, text_reply(text, ephemeral=False),
-                                  thread=alert_ref(alert.id)), f"escalation step of alert #{alert.id} in its thread")
-        dm = text_reply(text + f" Alert #{alert.id} in <#{alert.channel}>.", ephemeral=False)
-        for user in step.users:
-            self._deliver(partial(self.board.direct, user, dm), f"escalation step of alert #{alert.id} to <@{user}>")
-
-    def _deliver(self, send: Callable[[], None], what: str) -> None:
-        # The step is recorded (and shown on the card) whatever happens here; only a notification can be lost.
-        self.policy.deliver(send, what, stop=self._stop)
-
     def run_forever(self, stop: threading.Event, *, every_s: float = 5.0) -> None:
-        self._stop = stop
         while not stop.is_set():
             try:
                 self.run_once()
             except Exception:
                 log.exception("escalation pass failed; retrying")
             stop.wait(every_s)
+
+
+def _tell(session: Session, step: escalation.Escalation, alert: service.AlertRecord, now: datetime) -> None:
+    """Queue the step's notices: a mention under the alert's card, and a direct message to each person."""
+    who = " ".join(f"<@{u}>" for u in step.users) or "nobody (no one resolved from the policy)"
+    age = humanize(now - alert.first_seen)
+    text = (f":rotating_light: {who} — *{alert.severity} {escape(alert.title[:100])}* has not been acknowledged "
+            f"after {age} (escalation step {step.step} of {step.of}).")
+    key = f"esc:{alert.id}:{step.step}:{{}}:{int(now.timestamp() * 1000)}"
+    if alert.notified_at is not None:       # under its card; an alert folded into a storm summary has none
+        notices.queue(session, key=key.format("thread"), text=text, now=now, channel=alert.channel,
+                      thread=alert_ref(alert.id))
+    for user in step.users:
+        notices.queue(session, key=key.format(user), text=text + f" Alert #{alert.id} in <#{alert.channel}>.",
+                      now=now, user=user)

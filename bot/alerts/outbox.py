@@ -1,29 +1,31 @@
-"""The outbox: alert cards go to the channel from the database, never straight from a webhook.
+"""The outbox: alert cards, storm summaries and notices (escalation posts and direct messages) go to Slack
+from the database, never straight from a webhook or a worker.
 
 Per channel at most one call per `interval_s` (Slack allows about one message a second per channel); a rate
 limit pauses that channel for as long as the transport asks; a row is claimed before it is sent, so two
 replicas never send the same one; pending updates of one alert are one row (see OutboxMessage). Nothing is
-dropped: a failed send is retried by the BACKGROUND policy, a refusal included (the bot may yet be invited).
+dropped: a failed card is retried by the BACKGROUND policy, a refusal included (the bot may yet be invited);
+a failed notice by the NOTICE policy. The Board posts each card and notice once, even across a crash.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import service, storm
+from bot.alerts import notices, service, storm
 from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
-from bot.delivery import BACKGROUND, Board, DeliveryError, RateLimitedError, RetryPolicy
-from bot.storage.db import session_scope
-from bot.storage.models import OutboxMessage
+from bot.delivery import BACKGROUND, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
+from bot.storage.db import commit_without_waiting_for_disk, session_scope
+from bot.storage.models import Alert, OutboxMessage
 
 log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(seconds=60)
@@ -31,11 +33,11 @@ CLAIM_FOR = timedelta(seconds=60)
 
 class Outbox:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: AlertSettings, board: Board,
-                 batch: int = 100, policy: RetryPolicy = BACKGROUND, interval_s: float | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 batch: int = 100, policy: RetryPolicy = BACKGROUND, notice_policy: RetryPolicy = NOTICE,
+                 interval_s: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sessions, self.clock, self.settings, self.board = sessions, clock, settings, board
         self.interval_s = settings.channel_interval.total_seconds() if interval_s is None else interval_s
-        self.batch, self.policy, self.monotonic = batch, policy, monotonic
+        self.batch, self.policy, self.notice_policy, self.monotonic = batch, policy, notice_policy, monotonic
         self._paused_until: dict[str, float] = {}          # channel -> monotonic time it may be called again
         self._wake = threading.Event()
 
@@ -44,21 +46,31 @@ class Outbox:
         self._wake.set()
 
     def run_once(self) -> int:
-        """Send what is due now (respecting each channel's pace); return how many calls succeeded."""
+        """Send what is due now (respecting each channel's pace); return how many calls succeeded.
+
+        One transaction finds all the work, folds a storm's excess and claims and loads the next card of each
+        channel that may be called now; the Board records its attempt before posting: two commits from a
+        wake-up to the first Slack call, neither waiting for an fsync on PostgreSQL (a claim lost with the
+        database only delays a card)."""
         now = self.clock()
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)
             due = session.execute(
-                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id)
+                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id, Alert.summarized)
+                .join(Alert, Alert.id == OutboxMessage.alert_id)
                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.not_before <= now,
                        (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
                 .order_by(OutboxMessage.id).limit(self.batch)).all()
-            for channel in sorted({channel for _, channel, _ in due}):
+            self._summarized(session, [r.id for r in due if r.summarized], now)
+            for channel in sorted({r.channel for r in due}):
                 storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
-        sent = self._send_summaries()
-        for row_id, channel, alert_id in due:
-            if self._paused(channel) or not self._claim(row_id, now):
-                continue
-            sent += self._send(row_id, channel, alert_id)
+            summaries = storm.dirty_channels(session=session, now=now)
+            queued = notices.due(session=session, now=now, limit=self.batch)
+            cards = self._claim_cards(session, [r for r in due if not r.summarized],
+                                      busy={*summaries, *(n.pace for n in queued)}, now=now)
+        sent = self._send_notices(queued, now) + self._send_summaries(summaries, now)
+        for row_id, channel, alert in cards:
+            sent += self._send(row_id, channel, alert)
         return sent
 
     def _paused(self, channel: str) -> bool:
@@ -67,25 +79,51 @@ class Outbox:
     def _pace(self, channel: str, wait_s: float | None = None) -> None:
         self._paused_until[channel] = self.monotonic() + (self.interval_s if wait_s is None else wait_s)
 
-    def _claim(self, row_id: int, now: datetime) -> bool:
-        # Releasing pending_key here lets a change that arrives during the send queue a fresh row.
-        with session_scope(self.sessions) as session:
-            claimed = session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.sent_at.is_(None),
-                       (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
-                .values(claimed_until=now + CLAIM_FOR, pending_key=None)
-                .execution_options(synchronize_session=False))
-        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    def _summarized(self, session: Session, row_ids: list[int], now: datetime) -> None:
+        """Rows of folded alerts need no call: their change shows in the channel's storm summary."""
+        if not row_ids:
+            return
+        channels = set(session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(row_ids), OutboxMessage.sent_at.is_(None),
+                   (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+            .values(sent_at=now, claimed_until=None, pending_key=None, last_error="summarized")
+            .returning(OutboxMessage.channel).execution_options(synchronize_session=False)))
+        for channel in sorted(channels):
+            storm.mark_dirty(session=session, channel=channel, now=now)
 
-    def _send(self, row_id: int, channel: str, alert_id: int) -> int:
-        with session_scope(self.sessions) as session:
+    def _claim_cards(self, session: Session, due: Sequence[Row[int, str, int, bool]], *, busy: set[str],
+                     now: datetime) -> list[tuple[int, str, service.AlertRecord]]:
+        """Claim the first due row of each channel that may be called now (not paused, no summary or notice
+        going there first) and load its alert; a row of a folded alert is done instead (the summary shows it)."""
+        first: dict[str, tuple[int, int]] = {}
+        for row_id, channel, alert_id, _ in due:
+            if channel not in busy and not self._paused(channel):
+                first.setdefault(channel, (row_id, alert_id))
+        if not first:
+            return []
+        # Releasing pending_key here lets a change that arrives during the send queue a fresh row.
+        claimed = set(session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row_id for row_id, _ in first.values()]), OutboxMessage.sent_at.is_(None),
+                   (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+            .values(claimed_until=now + CLAIM_FOR, pending_key=None).returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)))
+        cards = []
+        for channel, (row_id, alert_id) in first.items():
+            if row_id not in claimed:
+                continue
             alert = service.get(session=session, alert_id=alert_id)
             if alert.summarized:                       # its change shows in the channel's storm summary
-                storm.mark_dirty(session=session, channel=alert.channel, now=self.clock())
+                storm.mark_dirty(session=session, channel=alert.channel, now=now)
                 self._wake.set()
                 self._mark_sent(session, row_id, note="summarized")
-                return 0
+                continue
+            cards.append((row_id, channel, alert))
+        return cards
+
+    def _send(self, row_id: int, channel: str, alert: service.AlertRecord) -> int:
+        alert_id = alert.id
         try:
             self.board.show(card(alert, now=self.clock()), channel=channel)
         except DeliveryError as exc:
@@ -93,6 +131,7 @@ class Outbox:
             return 0
         self._pace(channel)
         with session_scope(self.sessions) as session:
+            commit_without_waiting_for_disk(session)     # if lost, the card is sent again: the Board finds it
             # Also after an update: a card posted just before a crash got its place stored, not this mark.
             service.mark_notified(session=session, alert_id=alert_id, at=self.clock())
             self._mark_sent(session, row_id)
@@ -105,15 +144,14 @@ class Outbox:
         session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
                         .execution_options(synchronize_session=False))
 
-    def _send_summaries(self) -> int:
-        with session_scope(self.sessions) as session:
-            channels = storm.dirty_channels(session=session)
+    def _send_summaries(self, channels: list[str], now: datetime) -> int:
         sent = 0
         for channel in channels:
             if self._paused(channel):
                 continue
             with session_scope(self.sessions) as session:
-                if not storm.claim_dirty(session=session, channel=channel):
+                version = storm.claim_dirty(session=session, channel=channel, now=now)
+                if version is None:
                     continue
                 summary = storm_card(channel, *storm.tally(session=session, channel=channel))
             try:
@@ -121,10 +159,34 @@ class Outbox:
             except DeliveryError as exc:
                 if not self._pause_if_limited(channel, exc):
                     self._pace(channel)
-                with session_scope(self.sessions) as session:
-                    storm.mark_dirty(session=session, channel=channel, now=self.clock())
+                version = None                     # still dirty: sent again on a later pass
+            else:
+                self._pace(channel)
+                sent += 1
+            with session_scope(self.sessions) as session:
+                storm.shown(session=session, channel=channel, version=version)
+        return sent
+
+    def _send_notices(self, due: list[notices.Queued], now: datetime) -> int:
+        sent = 0
+        for notice in due:
+            if self._paused(notice.pace):
                 continue
-            self._pace(channel)
+            with session_scope(self.sessions) as session:
+                if not notices.claim(session=session, notice_id=notice.id, now=now):
+                    continue
+            try:
+                notices.send(self.board, notice)
+            except DeliveryError as exc:
+                if not self._pause_if_limited(notice.pace, exc):
+                    self._pace(notice.pace)
+                with session_scope(self.sessions) as session:
+                    notices.failed(session=session, notice=notice, exc=exc, policy=self.notice_policy,
+                                   now=self.clock())
+                continue
+            self._pace(notice.pace)
+            with session_scope(self.sessions) as session:
+                notices.done(session=session, notice_id=notice.id, now=self.clock())
             sent += 1
         return sent
 
@@ -174,10 +236,10 @@ class Outbox:
         ).first() is not None
 
     def pending(self) -> int:
-        """Deliveries still to make: unsent rows and storm summaries to re-render."""
+        """Deliveries still to make: unsent rows, notices and storm summaries to re-render."""
         with session_scope(self.sessions) as session:
             rows = len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))).all())
-            return rows + len(storm.dirty_channels(session=session))
+            return rows + notices.pending(session=session) + len(storm.dirty_channels(session=session))
 
     def run_forever(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
         while not stop.is_set():

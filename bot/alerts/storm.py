@@ -1,6 +1,9 @@
 """Alert storms: past `storm_threshold` new cards in a channel within a window, further alerts are folded
 into one summary message per channel instead of a message each. Folded alerts are still stored, counted,
-escalated and listed by `/ops alert list`; only their own Slack card is skipped."""
+escalated and listed by `/ops alert list`; only their own Slack card is skipped.
+
+A summary stays dirty until a send of its newest version succeeded: a worker claims it for a while, and a
+crash or a failed send leaves it to be sent again (the Board posts it once; later sends update it)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -9,9 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.storage.db import insert_ignoring_duplicates
 from bot.storage.models import Alert, AlertStatus, OutboxMessage, StormSummary
 
 WINDOW = timedelta(minutes=5)
+CLAIM_FOR = timedelta(seconds=60)          # a worker that died while sending is replaced after this
 
 
 def fold_excess(*, session: Session, channel: str, threshold: int, now: datetime) -> int:
@@ -37,21 +42,37 @@ def fold_excess(*, session: Session, channel: str, threshold: int, now: datetime
 
 
 def mark_dirty(*, session: Session, channel: str, now: datetime) -> None:
-    row = session.get(StormSummary, channel)
-    if row is None:
-        session.add(StormSummary(channel=channel, dirty=True, updated_at=now))
-    else:
-        row.dirty, row.updated_at = True, now
+    """The channel's summary must be shown again (a new version of it)."""
+    insert_ignoring_duplicates(session, StormSummary, {"channel": channel, "dirty": True, "updated_at": now,
+                                                       "version": 0}, key=["channel"])
+    session.execute(update(StormSummary).where(StormSummary.channel == channel)
+                    .values(dirty=True, updated_at=now, version=StormSummary.version + 1)
+                    .execution_options(synchronize_session=False))
 
 
-def claim_dirty(*, session: Session, channel: str) -> bool:
-    claimed = session.execute(update(StormSummary).where(StormSummary.channel == channel, StormSummary.dirty.is_(True))
-                              .values(dirty=False).execution_options(synchronize_session=False))
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+def claim_dirty(*, session: Session, channel: str, now: datetime) -> int | None:
+    """Claim the channel's dirty summary for CLAIM_FOR; the version claimed, or None if it is not ours to send."""
+    version = session.scalar(
+        update(StormSummary).where(StormSummary.channel == channel, StormSummary.dirty.is_(True),
+                                   (StormSummary.claimed_until.is_(None)) | (StormSummary.claimed_until < now))
+        .values(claimed_until=now + CLAIM_FOR).returning(StormSummary.version)
+        .execution_options(synchronize_session=False))
+    return None if version is None else int(version)
 
 
-def dirty_channels(*, session: Session) -> list[str]:
-    return list(session.scalars(select(StormSummary.channel).where(StormSummary.dirty.is_(True))))
+def shown(*, session: Session, channel: str, version: int | None) -> None:
+    """Release the claim; the summary is clean if `version` (None: nothing) was shown and nothing changed since."""
+    clean = StormSummary.version != version if version is not None else StormSummary.dirty
+    session.execute(update(StormSummary).where(StormSummary.channel == channel)
+                    .values(dirty=clean, claimed_until=None).execution_options(synchronize_session=False))
+
+
+def dirty_channels(*, session: Session, now: datetime | None = None) -> list[str]:
+    """Channels whose summary must be shown again (only those no worker has claimed at `now`, when given)."""
+    query = select(StormSummary.channel).where(StormSummary.dirty.is_(True))
+    if now is not None:
+        query = query.where((StormSummary.claimed_until.is_(None)) | (StormSummary.claimed_until < now))
+    return list(session.scalars(query))
 
 
 def tally(*, session: Session, channel: str) -> tuple[Counter[str], Counter[str], int]:

@@ -1,6 +1,10 @@
 """The Slack side of the Board: posts messages and cards, remembers where each card was posted (`slack_cards`,
 owned by this layer), and redraws cards in place.
 
+Cards and keyed messages are posted once, across crashes (bot.slack.ledger records the attempt before
+posting and looks the message up before posting it again). A direct message with a key goes to the person's
+IM channel (conversations.open), where its history can be searched.
+
 A card's location never changes once posted, so locations are cached per process: a redraw or a thread reply
 for a card this replica has seen costs no database round trip.
 """
@@ -19,11 +23,14 @@ from bot.delivery import RefusedError
 from bot.reply import Card, CardRef, Reply
 from bot.slack.blocks import to_message
 from bot.slack.client import translated
-from bot.storage.db import insert_ignoring_duplicates, session_scope
+from bot.slack.ledger import Ledger, Location
+from bot.storage.db import session_scope
 from bot.storage.models import SlackCard
 
-Location = tuple[str, str]       # (channel id, message ts)
+__all__ = ["CACHE", "Location", "SlackBoard"]
 CACHE = 10_000
+MESSAGE = "message"              # the slack_cards kind of a keyed message (not a card)
+K = TypeVar("K")
 V = TypeVar("V")
 
 
@@ -32,7 +39,9 @@ class SlackBoard:
         self.client, self.sessions, self.clock = client, sessions, clock
         self._where: OrderedDict[CardRef, Location] = OrderedDict()
         self._drawn: OrderedDict[CardRef, float] = OrderedDict()     # the newest rendering sent, per card
+        self._ims: OrderedDict[str, str] = OrderedDict()              # user -> their IM channel with the bot
         self._lock = threading.Lock()
+        self.ledger = Ledger(client, sessions, clock)
 
     # --- where cards are ------------------------------------------------------------------------------
     def location(self, ref: CardRef) -> Location | None:
@@ -42,7 +51,7 @@ class SlackBoard:
                 return self._where[ref]
         with session_scope(self.sessions) as session:
             row = session.execute(select(SlackCard.channel, SlackCard.ts).where(
-                SlackCard.kind == ref.kind.value, SlackCard.key == ref.key)).first()
+                SlackCard.kind == ref.kind.value, SlackCard.key == ref.key, SlackCard.ts.is_not(None))).first()
         if row is None:
             return None
         self.remember(ref, (str(row.channel), str(row.ts)))
@@ -53,30 +62,31 @@ class SlackBoard:
         with self._lock:
             _keep(self._where, ref, where)
 
-    def _store(self, ref: CardRef, where: Location) -> None:
-        with session_scope(self.sessions) as session:
-            insert_ignoring_duplicates(session, SlackCard, {"kind": ref.kind.value, "key": ref.key[:64],
-                                                            "channel": where[0], "ts": where[1],
-                                                            "posted_at": self.clock()}, key=["kind", "key"])
-        self.remember(ref, where)
-
     # --- the Board ------------------------------------------------------------------------------------
-    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
+    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None, key: str | None = None) -> None:
         where = self.location(thread) if thread is not None else None
         target, thread_ts = (where[0], where[1]) if where else (channel, None)
         if not target:
             raise RefusedError("a message with no channel to go to", code="channel_not_found")
+        if key is not None:
+            self.ledger.post(MESSAGE, key, target, to_message(reply), what=f"a message to {target}",
+                             thread_ts=thread_ts)
+            return
         with translated(f"a message to {target}"):
             self.client.chat_postMessage(channel=target, thread_ts=thread_ts, **to_message(reply))
 
     def show(self, card: Card, *, channel: str) -> bool:
-        where = self.location(card.ref)
+        with self._lock:
+            where = self._where.get(card.ref)
         if where is not None:
             self.draw_at(where, card)
             return False
-        with translated(f"the {card.ref.kind.value} card in {channel}"):
-            posted = self.client.chat_postMessage(channel=channel, **to_message(card.reply))
-        self._store(card.ref, (str(posted["channel"]), str(posted["ts"])))
+        posted = self.ledger.post(card.ref.kind.value, card.ref.key, channel, to_message(card.reply),
+                                  what=f"the {card.ref.kind.value} card in {channel}")
+        self.remember(card.ref, posted.where)
+        if not posted.now:                 # posted before (maybe by a process that died): bring it up to date
+            self.draw_at(posted.where, card)
+            return False
         self._newest(card)
         return True
 
@@ -87,9 +97,23 @@ class SlackBoard:
         self.draw_at(where, card)
         return True
 
-    def direct(self, user: str, reply: Reply) -> None:
-        with translated(f"a direct message to {user}"):
-            self.client.chat_postMessage(channel=user, **to_message(reply))
+    def direct(self, user: str, reply: Reply, *, key: str | None = None) -> None:
+        if key is None:
+            with translated(f"a direct message to {user}"):
+                self.client.chat_postMessage(channel=user, **to_message(reply))
+            return
+        self.ledger.post(MESSAGE, key, self._im(user), to_message(reply), what=f"a direct message to {user}")
+
+    def _im(self, user: str) -> str:
+        """The IM channel of `user` with the bot (conversations.open; its history can be searched)."""
+        with self._lock:
+            if user in self._ims:
+                return self._ims[user]
+        with translated(f"a direct message to {user} (opening the conversation)"):
+            channel = str(self.client.conversations_open(users=user)["channel"]["id"])
+        with self._lock:
+            _keep(self._ims, user, channel)
+        return channel
 
     # --- Slack only -----------------------------------------------------------------------------------
     def draw_at(self, where: Location, card: Card) -> None:
@@ -110,7 +134,7 @@ class SlackBoard:
             self.client.chat_update(channel=where[0], ts=where[1], **to_message(reply))
 
 
-def _keep(cache: OrderedDict[CardRef, V], ref: CardRef, value: V) -> None:
+def _keep(cache: OrderedDict[K, V], ref: K, value: V) -> None:
     """Put `ref` in a bounded cache as the most recent entry, dropping the least recent beyond CACHE."""
     cache[ref] = value
     cache.move_to_end(ref)

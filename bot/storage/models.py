@@ -208,13 +208,37 @@ class OutboxMessage(Base):
 
 
 class StormSummary(Base):
-    """One message per channel standing for the alerts a storm folded into it; re-rendered when `dirty`."""
+    """One message per channel standing for the alerts a storm folded into it; re-rendered when `dirty`.
+    `version` counts the changes; a worker claims the summary (`claimed_until`) and marks it clean only if no
+    change came while it was sending, so a crash or a failed send leaves it dirty."""
 
     __tablename__ = "storm_summaries"
 
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
     dirty: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+
+
+class Notice(Base):
+    """A message to people that must arrive once: a line in a card's thread, or a direct message (each
+    target of an escalation step is one row). Queued in the transaction that decided it; the outbox sends it."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)          # e.g. esc:<alert>:<step>:<target>:<ms>
+    channel: Mapped[str | None] = mapped_column(String(64))            # a channel post (under `thread`, if set)
+    thread: Mapped[str | None] = mapped_column(String(80))             # the card it replies to: "alert:12"
+    user: Mapped[str | None] = mapped_column(String(64))               # a direct message to this user
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    not_before: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    done_at: Mapped[datetime | None] = mapped_column(index=True)      # delivered, or given up (see last_error)
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class ChecklistRun(Base):
@@ -291,16 +315,21 @@ class Delivery(Base):
 
 
 class SlackCard(Base):
-    """Where the Slack layer posted a card (a message rendered from one row), so it can redraw it in place.
-    Owned by bot.slack: nothing else reads or writes it."""
+    """Where the Slack layer posted a card (a message rendered from one row), so it can redraw it in place,
+    or a keyed message (kind "message") that must be posted once. Owned by bot.slack: nothing else reads or
+    writes it.
+
+    A row with no `ts` is an attempt to post whose outcome is not known yet: `token` names the attempt and
+    `posted_at` is when it began (see bot.slack.ledger)."""
 
     __tablename__ = "slack_cards"
 
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)      # bot.reply.CardKind
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)      # bot.reply.CardKind, or "message"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))                     # the channel id Slack answered with
-    ts: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
     posted_at: Mapped[datetime]
+    token: Mapped[str | None] = mapped_column(String(32))
 
 
 class SchedulerJob(Base):

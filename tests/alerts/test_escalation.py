@@ -10,8 +10,9 @@ from bot.config import parse_config
 from bot.settings import Settings
 from bot.storage.models import Alert, IncidentEvent
 from tests.alerts.workers import escalator as make_escalator
-from tests.alerts.workers import slack_runtime
+from tests.alerts.workers import outbox, slack_runtime
 from tests.conftest import slack_env
+from tests.waiting import wait_until
 
 CONFIG = {
     "channels": {"alerts": "C0ALERTS"},
@@ -35,8 +36,15 @@ def escalating(make_runtime, fake_slack, clock):
     return rt, make_escalator(rt)
 
 
+def deliver(rt):
+    """Send what the escalator queued, as the outbox worker does."""
+    box = outbox(rt, interval_s=0)
+    wait_until(lambda: box.run_once() == 0 and box.pending() == 0, timeout=10, what="the notices to be sent")
+
+
 def dms(fake_slack):
-    return [c.body["channel"] for c in fake_slack.named("chat.postMessage") if str(c.body["channel"]).startswith("U")]
+    """Users who got a direct message (in the IM channel conversations.open answered), in order."""
+    return [c.body["channel"][1:] for c in fake_slack.named("chat.postMessage") if c.body["channel"].startswith("D")]
 
 
 def test_nothing_before_the_deadline_then_one_step_at_it(escalating, fake_slack, clock):
@@ -47,8 +55,9 @@ def test_nothing_before_the_deadline_then_one_step_at_it(escalating, fake_slack,
     [step] = escalator.run_once()
     assert (step.step, step.of, step.users) == (1, 3, ("U0ALICE",))
     assert escalator.run_once() == []                        # a second pass at the same time: nothing
+    deliver(rt)
     assert dms(fake_slack) == ["U0ALICE"]
-    dm = fake_slack.named("chat.postMessage")[0].body["text"]
+    dm = fake_slack.messages(fake_slack.im("U0ALICE"))[0].text
     assert "has not been acknowledged after 5m (escalation step 1 of 3)" in dm
     clock.advance(minutes=10)
     assert [s.users for s in escalator.run_once()] == [("U0LEAD",)]
@@ -62,7 +71,9 @@ def test_acknowledging_stops_escalation(escalating, run_ops, fake_slack, clock):
     rt, escalator = escalating
     run_ops(rt, "ack 1", user="U0ALICE")
     clock.advance(hours=2)
-    assert escalator.run_once() == [] and dms(fake_slack) == []
+    assert escalator.run_once() == []
+    deliver(rt)
+    assert dms(fake_slack) == []
 
 
 def test_a_restart_does_not_repeat_a_step(escalating, fake_slack, clock, db_url):
@@ -72,6 +83,7 @@ def test_a_restart_does_not_repeat_a_step(escalating, fake_slack, clock, db_url)
     restarted = slack_runtime(Settings.from_env(slack_env(fake_slack, db_url)), parse_config(CONFIG), clock=clock)
     try:
         assert make_escalator(restarted).run_once() == []
+        deliver(restarted)
     finally:
         restarted.engine.dispose()
     assert dms(fake_slack) == ["U0ALICE"]
@@ -101,6 +113,7 @@ def test_two_replicas_on_postgres_take_each_step_once(postgres_url, fake_slack, 
         for t in threads:
             t.join(30)
         assert sorted(s.alert_id for s in taken) == list(range(1, 11))     # each alert's step once, in total
+        deliver(replicas[1])
         assert len(dms(fake_slack)) == 10
     finally:
         for rt in replicas:

@@ -20,8 +20,8 @@ def outbox(rt: Runtime, *, board: Any = None, **kwargs: Any) -> Outbox:
     return Outbox(sessions=rt.sessions, clock=rt.clock, settings=rt.config.alerts, board=board or rt.board, **kwargs)
 
 
-def escalator(rt: Runtime, *, board: Any = None) -> Escalator:
-    return Escalator(sessions=rt.sessions, clock=rt.clock, config=rt.config, board=board or rt.board)
+def escalator(rt: Runtime) -> Escalator:
+    return Escalator(sessions=rt.sessions, clock=rt.clock, config=rt.config)
 
 
 def slack_runtime(settings: Settings, config: Any, **kwargs: Any) -> Runtime:

@@ -40,5 +40,5 @@ def test_two_processes_never_take_the_same_step(postgres_url, fake_slack, tmp_pa
     outputs = [p.communicate(timeout=60)[0] for p in procs]
     taken = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
     assert sorted(taken[0] + taken[1]) == list(range(1, 31))       # every alert escalated, none twice
-    dms = [c for c in fake_slack.named("chat.postMessage") if c.body["channel"] == "U0LEAD"]
-    assert len(dms) == 30
+    dms = fake_slack.messages(fake_slack.im("U0LEAD"))
+    assert len(dms) == 30 and len({m.text for m in dms}) == 30                # one direct message per alert

@@ -23,10 +23,13 @@ class RecordingBoard:
         self.shown: list[Card] = []
         self.redrawn: list[Card] = []
         self.directs: list[tuple[str, Reply]] = []
+        self.keys: set[str] = set()                     # keyed messages delivered (each at most once)
         self._lock = threading.Lock()
 
-    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None) -> None:
+    def post(self, channel: str, reply: Reply, *, thread: CardRef | None = None, key: str | None = None) -> None:
         with self._lock:
+            if not self._first(key):
+                return
             self.posts.append(Posted(channel, reply, thread))
 
     def show(self, card: Card, *, channel: str) -> bool:
@@ -42,9 +45,19 @@ class RecordingBoard:
             self.redrawn.append(card)
         return True
 
-    def direct(self, user: str, reply: Reply) -> None:
+    def direct(self, user: str, reply: Reply, *, key: str | None = None) -> None:
         with self._lock:
+            if not self._first(key):
+                return
             self.directs.append((user, reply))
+
+    def _first(self, key: str | None) -> bool:
+        """False for a key delivered already (called under the lock)."""
+        if key is None:
+            return True
+        new = key not in self.keys
+        self.keys.add(key)
+        return new
 
     def lines(self, thread: CardRef | None = None) -> list[str]:
         """Texts posted (under one card's thread, when given)."""

@@ -1,4 +1,14 @@
-"""A fake Slack Web API on loopback: records every call, answers like Slack, and can answer 429."""
+"""A fake Slack Web API on loopback: records every call, keeps each channel's messages the way Slack does,
+answers like Slack, and can answer 429, fail, or post a message and then lose the answer.
+
+Messages: chat.postMessage stores text/blocks/metadata/thread_ts under a new ts (`1700000000.00000n`, n
+counting the messages posted); chat.update edits one; conversations.history lists a channel's messages
+newest first (thread replies left out, as Slack does), conversations.replies a thread oldest first, with
+metadata only when `include_all_metadata` is set; both honor limit/cursor and oldest/latest. The ts is a
+counter, not a time, so oldest/latest compare with the time the fake received each message: `clock()`, the
+wall clock unless a test gives the fake its own clock.
+conversations.open answers `D<user id>` for a user.
+"""
 from __future__ import annotations
 
 import itertools
@@ -13,6 +23,8 @@ from urllib.parse import parse_qs, urlparse
 
 from tests.waiting import wait_until
 
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
 
 @dataclass(frozen=True)
 class Call:
@@ -21,15 +33,39 @@ class Call:
     headers: dict[str, str]
     at: float                 # time.monotonic() when received
     status: int = 200         # what the fake answered (429 when rate-limiting)
+    answered: bool = True     # False: the fake did the work and dropped the connection instead of answering
+
+
+@dataclass
+class Message:
+    ts: str
+    text: str
+    blocks: list[Any]
+    metadata: dict[str, Any] | None
+    thread_ts: str | None
+    received: float                                        # when it arrived: what oldest/latest compare with
+
+    def as_slack(self, with_metadata: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks,
+                               "bot_id": "BBOT"}
+        if self.thread_ts:
+            out["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            out["metadata"] = self.metadata
+        return out
 
 
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.channels: dict[str, list[Message]] = {}   # channel id -> its messages, oldest first
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._limits: dict[str, list[int]] = {}     # name -> [remaining 429 answers, retry_after]
+        self._failures: dict[str, list[Any]] = {}   # name -> [remaining failures, error code]
+        self._lose: dict[str, list[Any]] = {}       # name -> [answers still to lose, which bodies]
         self.socket_url: str | None = None            # set to a FakeSocketMode's url to answer apps.connections.open
+        self.clock: Callable[[], float] = time.time   # when messages arrive (unix seconds)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,12 +76,16 @@ class FakeSlack:
 
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                body = fake._parse(raw)
-                path = urlparse(self.path).path
-                name = path[5:] if path.startswith("/api/") else path
+                url = urlparse(self.path)
+                body = {**{k: v[0] for k, v in parse_qs(url.query).items()}, **fake._parse(raw)}
+                name = url.path[5:] if url.path.startswith("/api/") else url.path
                 status, payload, headers = fake._answer(name, body, self.headers.get("Authorization", ""))
+                lost = status == 200 and payload.get("ok") is True and fake._take_loss(name, body)
                 with fake._lock:
-                    fake.calls.append(Call(name, body, dict(self.headers), time.monotonic(), status))
+                    fake.calls.append(Call(name, body, dict(self.headers), time.monotonic(), status, not lost))
+                if lost:                      # done in Slack, but the answer never arrives
+                    self.close_connection = True
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for key, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
@@ -68,34 +108,127 @@ class FakeSlack:
             body: dict[str, Any] = json.loads(raw)
         else:
             body = {k: v[0] for k, v in parse_qs(raw).items()}
-        for key in ("blocks", "attachments"):
+        for key in ("blocks", "attachments", "metadata"):
             if isinstance(body.get(key), str):
                 body[key] = json.loads(body[key])
         return body
 
+    # --- what a test can make Slack do ------------------------------------------------------------------
     def rate_limit(self, name: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next `times` calls to `name` with HTTP 429 and `Retry-After`."""
         self._limits[name] = [times, retry_after]
 
-    def _answer(self, name: str, body: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def fail(self, name: str, *, times: int = 1, error: str = "internal_error", channel: str | None = None) -> None:
+        """Answer the next `times` calls to `name` (to `channel`, when given) with `ok: false` and `error`,
+        doing nothing."""
+        self._failures[name] = [times, error, channel]
+
+    def lose_answer(self, name: str = "chat.postMessage", *, times: int = 1,
+                    when: Callable[[dict[str, Any]], bool] = lambda body: True) -> None:
+        """Do the next `times` successful calls to `name` whose body matches `when` (post the message…), then
+        drop the connection without answering: the caller cannot know that it worked."""
+        with self._lock:
+            self._lose[name] = [times, when]
+
+    def _take_loss(self, name: str, body: dict[str, Any]) -> bool:
+        with self._lock:
+            loss = self._lose.get(name)
+            if not loss or loss[0] <= 0 or not loss[1](body):
+                return False
+            loss[0] -= 1
+            return True
+
+    # --- answers ----------------------------------------------------------------------------------------
+    def _answer(self, name: str, body: dict[str, Any], auth: str) -> Answer:
         limit = self._limits.get(name)
         if limit and limit[0] > 0:
             limit[0] -= 1
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limit[1])}
+        failure = self._failures.get(name)
+        if failure and failure[0] > 0 and failure[2] in (None, body.get("channel")):
+            failure[0] -= 1
+            return 200, {"ok": False, "error": failure[1]}, {}
+        handler = self._handlers().get(name)
+        return handler(body) if handler is not None else self._other(name, auth)
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Answer]]:
+        return {"chat.postMessage": self._post, "chat.update": self._update,
+                "conversations.history": self._history, "conversations.replies": self._replies,
+                "conversations.open": self._open}
+
+    def _other(self, name: str, auth: str) -> Answer:
         if name == "auth.test":
             return 200, {"ok": True, "team_id": "T111", "user_id": "UBOT", "bot_id": "BBOT", "user": "opsbot",
                          "team": "Test", "url": "https://test.slack.com/"}, {}
-        if name == "chat.postMessage":
-            if str(body.get("channel", "")).startswith("CPRIVATE"):
-                return 200, {"ok": False, "error": "not_in_channel"}, {}
-            return 200, {"ok": True, "channel": body.get("channel"), "ts": f"1700000000.{next(self._ts):06d}"}, {}
         if name == "apps.connections.open" and self.socket_url is not None:
             if not auth.startswith("Bearer xapp-"):    # Slack wants the app-level token here, not the bot's
                 return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
             return 200, {"ok": True, "url": self.socket_url}, {}
-        if name == "chat.update":
-            return 200, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}, {}
         return 200, {"ok": True}, {}
+
+    def _post(self, body: dict[str, Any]) -> Answer:
+        channel = str(body.get("channel", ""))
+        if channel.startswith("CPRIVATE"):
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
+        with self._lock:
+            message = Message(f"1700000000.{next(self._ts):06d}", str(body.get("text") or ""),
+                              list(body.get("blocks") or []), body.get("metadata") or None,
+                              str(body["thread_ts"]) if body.get("thread_ts") else None, self.clock())
+            self.channels.setdefault(channel, []).append(message)
+        return 200, {"ok": True, "channel": channel, "ts": message.ts,
+                     "message": message.as_slack(with_metadata=True)}, {}
+
+    def _update(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            for message in self.channels.get(str(body.get("channel")), []):
+                if message.ts == body.get("ts"):
+                    message.text = str(body.get("text") or message.text)
+                    message.blocks = list(body.get("blocks") or message.blocks)
+                    message.metadata = body.get("metadata") or message.metadata
+        return 200, {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}, {}
+
+    def _history(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            messages = [m for m in self.channels.get(str(body.get("channel")), []) if not _is_reply(m)]
+        return self._page(body, list(reversed(messages)))
+
+    def _replies(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            messages = [m for m in self.channels.get(str(body.get("channel")), [])
+                        if m.ts == body.get("ts") or m.thread_ts == body.get("ts")]
+        if not messages:
+            return 200, {"ok": False, "error": "thread_not_found"}, {}
+        return self._page(body, messages)
+
+    def _page(self, body: dict[str, Any], messages: list[Message]) -> Answer:
+        if str(body.get("channel", "")).startswith("CPRIVATE"):
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
+        oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or "inf")
+        inside = [m for m in messages if oldest <= m.received <= latest]
+        start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 100)
+        page = inside[start:start + limit]
+        more = start + limit < len(inside)
+        metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        return 200, {"ok": True, "messages": [m.as_slack(metadata) for m in page], "has_more": more,
+                     "response_metadata": {"next_cursor": str(start + limit) if more else ""}}, {}
+
+    @staticmethod
+    def _open(body: dict[str, Any]) -> Answer:
+        users = str(body.get("users") or "")
+        if not users or "," in users:
+            return 200, {"ok": False, "error": "users_not_found"}, {}
+        return 200, {"ok": True, "channel": {"id": FakeSlack.im(users)}}, {}
+
+    # --- what a test reads ------------------------------------------------------------------------------
+    @staticmethod
+    def im(user: str) -> str:
+        """The direct-message channel conversations.open answers for `user`."""
+        return "D" + user
+
+    def messages(self, channel: str) -> list[Message]:
+        """The messages in `channel` (thread replies included), oldest first."""
+        with self._lock:
+            return list(self.channels.get(channel, []))
 
     def named(self, name: str, *, ok_only: bool = False) -> list[Call]:
         with self._lock:
@@ -116,3 +249,7 @@ class FakeSlack:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _is_reply(message: Message) -> bool:
+    return message.thread_ts is not None and message.thread_ts != message.ts
