@@ -1,7 +1,7 @@
 """post once: attempts to post in slack_cards, storm summary claims, queued notices
 
-Revision ID: 0012_post_once
-Revises: 0009
+Revision ID: 0011_post_once
+Revises: 0010_rejected_alerts
 
 - slack_cards.ts becomes nullable and gains `token`: a row with no ts records an attempt to post, stored
   before the message is sent (bot.slack.ledger), so a crash between posting and saving the ts is found out
@@ -13,8 +13,8 @@ Revises: 0009
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_post_once"
-down_revision = "0009"
+revision = "0011_post_once"
+down_revision = "0010_rejected_alerts"
 branch_labels = None
 depends_on = None
 
