@@ -80,9 +80,10 @@ class Ledger:
         return Posted(self._send(kind, key[:64], channel, message, token, what=what, thread_ts=thread_ts), now=True)
 
     def _begin(self, kind: str, key: str, channel: str, token: str) -> _Row:
-        """Record the attempt (unless one is recorded), in the same transaction as reading what is recorded."""
+        """Record the attempt (unless one is recorded), in the same transaction as reading what is recorded.
+        Committed durably: this record is what keeps a message from being posted twice, even if the database
+        server itself crashes right after."""
         with session_scope(self.sessions) as session:
-            commit_without_waiting_for_disk(session)
             insert_ignoring_duplicates(session, SlackCard, {"kind": kind, "key": key, "channel": channel, "ts": None,
                                                             "token": token, "posted_at": self.clock()},
                                        key=["kind", "key"])
