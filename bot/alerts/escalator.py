@@ -37,6 +37,7 @@ class Escalator:
     def run_once(self) -> list[escalation.Escalation]:
         now = self.clock()
         with session_scope(self.sessions) as session:
+            housekeeping.prune_receipts(session=session, now=now)
             housekeeping.auto_resolve(session=session, settings=self.config.alerts, now=now)
             for alert_id in housekeeping.refire_stale_acks(session=session, settings=self.config.alerts, now=now):
                 log.info("alert #%s: acknowledgement timed out; firing again", alert_id)
