@@ -11,16 +11,19 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 import yaml
 from sqlalchemy import Engine, create_engine, text
 
-from tests.conftest import slack_env
+from tests.conftest import PG_ENV, slack_env
+from tests.fakes.fake_slack import FakeSlack
 
 ROOT = Path(__file__).parents[2]
 
@@ -181,3 +184,41 @@ def undelivered(engine: Engine) -> int:
     rows, summaries = db_row(engine, "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL), "
                                      "(SELECT count(*) FROM storm_summaries WHERE dirty)")
     return int(rows) + int(summaries)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the module's own (a SQLite file, or a PostgreSQL schema) for a bot its tests share."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'opsbot.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} not set")
+    schema = f"opsbot_m_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def module_bots(tmp_path_factory: pytest.TempPathFactory, module_slack: FakeSlack,
+                module_db_url: str) -> Iterator[BotLauncher]:
+    """Like start_bot, for one `opsbot serve` that a module's read-only cases share (each on both databases):
+    a bot start is most of such a case's time. Its cases must not depend on each other's traces."""
+    config_path = tmp_path_factory.mktemp("shared-config") / "ops.yaml"
+    launcher = BotLauncher(config_path, slack_env(module_slack, module_db_url))
+    yield launcher
+    launcher.stop_all()
