@@ -1,5 +1,6 @@
 """Alarms over real HTTP into `opsbot serve`: signed SNS, Alertmanager repeats, bad payloads; Slack is the fake."""
 import json
+import uuid
 
 import httpx
 import pytest
@@ -78,6 +79,12 @@ def test_the_same_alertmanager_alert_50_times_is_one_message_with_count_50(start
     assert resolved[-1].body["ts"] == fake_slack.named("chat.postMessage")[0].body.get("ts", "1700000000.000001")
 
 
+@pytest.fixture(scope="module")
+def alerts_bot(module_bots):
+    """One bot for the read-only cases below (a bot start is most of each case's time)."""
+    return module_bots(CONFIG, OPSBOT_TEST_WEBHOOK_TOKEN="hook-token")
+
+
 @pytest.mark.parametrize("kind, body, headers, status", [
     ("alertmanager", b"{not json", {}, 400),
     ("alertmanager", {"version": "4", "alerts": [{"labels": {}}]}, {}, 400),
@@ -87,11 +94,13 @@ def test_the_same_alertmanager_alert_50_times_is_one_message_with_count_50(start
     ("sns", {"Type": "Notification"}, {}, 400),
     ("nagios", {}, {}, 404),
 ])
-def test_bad_payloads_get_a_4xx_with_a_reason(start_bot, fake_slack, kind, body, headers, status):
-    bot = start_bot(CONFIG, OPSBOT_TEST_WEBHOOK_TOKEN="hook-token")
-    response = post(bot, kind, body, **headers)
+def test_bad_payloads_get_a_4xx_with_a_reason(alerts_bot, module_slack, kind, body, headers, status):
+    response = post(alerts_bot, kind, body, **headers)
     assert response.status_code == status and response.json()["error"]
-    good = post(bot, "webhook", {"dedup_key": "k", "title": "disk full"}, Authorization="Bearer hook-token")
+    key = uuid.uuid4().hex                                   # the bot is shared: this case's good alert, by key
+    good = post(alerts_bot, "webhook", {"dedup_key": key, "title": f"disk full {key}"},
+                Authorization="Bearer hook-token")
     assert good.status_code == 202
-    fake_slack.wait_for("chat.postMessage")
-    assert len(fake_slack.named("chat.postMessage")) == 1
+    module_slack.wait_for(lambda c: c.name == "chat.postMessage" and key in json.dumps(c.body.get("blocks")))
+    cards = [json.dumps(c.body.get("blocks")) for c in module_slack.named("chat.postMessage")]
+    assert all("disk full " in card for card in cards)       # only good alerts ever became a card

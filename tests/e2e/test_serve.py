@@ -19,23 +19,28 @@ def _count(db_url: str, sql: str) -> int:
         engine.dispose()
 
 
-def test_signed_help_is_answered_within_3s(start_bot, fake_slack):
-    bot = start_bot()
-    body = slash_body("help", response_url=fake_slack.url + "/response/help")
+@pytest.fixture(scope="module")
+def shared_bot(module_bots):
+    """One bot for the cases that change nothing (a bot start is most of each case's time)."""
+    return module_bots()
+
+
+def test_signed_help_is_answered_within_3s(shared_bot, module_slack):
+    body = slash_body("help", response_url=module_slack.url + "/response/help")
     started = time.monotonic()
-    resp = bot.post(body, signed_headers(body))
+    resp = shared_bot.post(body, signed_headers(body))
     assert resp.status_code == 200 and time.monotonic() - started < 3
-    assert "/ops status" in str(fake_slack.wait_for("/response/help")[0].body["blocks"])
+    assert "/ops status" in str(module_slack.wait_for("/response/help")[0].body["blocks"])
 
 
 @pytest.mark.parametrize("kind", ["bad-signature", "six-minutes-old"])
-def test_forged_or_stale_requests_get_401(start_bot, fake_slack, db_url, kind):
-    bot = start_bot()
-    body = slash_body("incident open P1 forged", response_url=fake_slack.url + "/response/x")
+def test_forged_or_stale_requests_get_401(shared_bot, module_slack, module_db_url, kind):
+    body = slash_body("incident open P1 forged", response_url=module_slack.url + f"/response/{kind}")
     headers = signed_headers(body, secret="not-the-secret") if kind == "bad-signature" else \
         signed_headers(body, ts=time.time() - 6 * 60)
-    assert bot.post(body, headers).status_code == 401
-    assert _count(db_url, "SELECT count(*) FROM incidents") == 0
+    assert shared_bot.post(body, headers).status_code == 401
+    assert _count(module_db_url, "SELECT count(*) FROM incidents") == 0
+    assert module_slack.named(f"/response/{kind}") == []
 
 
 def test_slack_retry_with_the_same_trigger_id_runs_once(start_bot, fake_slack, db_url):
@@ -62,8 +67,8 @@ def test_bad_input_over_http_is_200_with_an_ephemeral_answer_and_an_audit_row(st
     assert _count(db_url, "SELECT count(*) FROM audit_log") == 1
 
 
-def test_health_and_readiness_endpoints(start_bot):
-    bot = start_bot()
+def test_health_and_readiness_endpoints(shared_bot):
+    bot = shared_bot
     assert httpx.get(bot.url + "/healthz").json() == {"status": "ok"}
     assert httpx.get(bot.url + "/readyz").json() == {"status": "ready"}
     assert httpx.get(bot.url + "/slack/events").status_code == 405
