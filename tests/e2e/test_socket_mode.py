@@ -46,7 +46,8 @@ def test_socket_mode_runs_everything_serve_runs(start_bot, fake_slack, socket_mo
     [card] = fake_slack.wait_for(lambda c: c.name == "chat.postMessage" and c.body.get("channel") == "C0ALERTS",
                                  timeout=10)
     assert "API 5xx" in json.dumps(card.body["blocks"]) and "FIRING" in json.dumps(card.body["blocks"])
-    [dm] = fake_slack.wait_for(lambda c: c.name == "chat.postMessage" and c.body.get("channel") == "U0ONCALL",
+    # A direct message goes to the IM channel Slack opens for the user (the fake names it D<user id>).
+    [dm] = fake_slack.wait_for(lambda c: c.name == "chat.postMessage" and c.body.get("channel") == "DU0ONCALL",
                                timeout=15)
     assert "escalation step 1 of 1" in dm.body["text"]
 
