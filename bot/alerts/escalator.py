@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import incidents
@@ -22,7 +23,7 @@ from bot.alerts.pipeline import BOT_ACTOR, enqueue
 from bot.clock import Clock, humanize
 from bot.config import OpsConfig
 from bot.reply import escape
-from bot.storage.db import session_scope
+from bot.storage.db import session_scope, transient
 from bot.storage.models import Alert
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class Escalator:
         while not stop.is_set():
             try:
                 self.run_once()
+            except OperationalError as exc:
+                log.warning("escalation pass failed on the database (%s); retrying", transient(exc))
             except Exception:
                 log.exception("escalation pass failed; retrying")
             stop.wait(every_s)

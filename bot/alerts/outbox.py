@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import notices, service, storm
@@ -24,7 +24,7 @@ from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
 from bot.delivery import BACKGROUND, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
-from bot.storage.db import commit_without_waiting_for_disk, session_scope
+from bot.storage.db import commit_without_waiting_for_disk, session_scope, transient
 from bot.storage.models import Alert, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,9 @@ class Outbox:
         while not stop.is_set():
             try:
                 sent = self.run_once()
+            except OperationalError as exc:
+                log.warning("outbox pass failed on the database (%s); retrying", transient(exc))
+                sent = 0
             except Exception:
                 log.exception("outbox pass failed; retrying")
                 sent = 0

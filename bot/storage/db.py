@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -156,3 +157,10 @@ def commit_without_waiting_for_disk(session: Session) -> None:
     SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def transient(exc: OperationalError) -> str:
+    """One line for a database error a worker's next pass may not meet again (a deadlock broken by PostgreSQL,
+    SQLite's write lock, a lost connection): logged as a warning, without a traceback."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(getattr(exc, 'orig', None) or exc).__name__}: {detail[0][:160] if detail else 'no detail'}"

@@ -55,6 +55,11 @@ class Message:
         return out
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128      # Slack does not refuse connections in a burst; the default backlog (5) would
+    daemon_threads = True
+
+
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -96,7 +101,7 @@ class FakeSlack:
 
             do_GET = do_POST
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.api_url = self.url + "/api/"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
