@@ -39,6 +39,7 @@ lint: $(VENV)/.lint  ## ruff, mypy --strict and the import-linter layer contract
 bench: $(VENV)/.dev  ## print the speed and memory figures (bench/), each beside its floor measured in the same run
 	$(BIN)/python bench/status_fanout.py
 	$(BIN)/python bench/alert_ingest.py
+	$(BIN)/python bench/first_post.py
 	$(BIN)/python bench/idle_rss.py
 	$(BIN)/python bench/ack_latency.py
 	$(BIN)/python bench/fuzz.py
