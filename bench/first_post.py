@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build_bot  # noqa: E402
 from bot.config import parse_config  # noqa: E402
-from bot.http import HttpServer  # noqa: E402
+from bot.transports import Listener  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 
@@ -42,13 +42,13 @@ POLL_S = 0.0005
 
 @contextmanager
 def served(app: Any) -> Iterator[str]:
-    """`app` under waitress as `opsbot serve` runs it (bot.http.HttpServer)."""
-    server = HttpServer(app, "127.0.0.1", 0)
-    port = server.start()
+    """`app` under waitress as `opsbot serve` runs it (bot.transports.Listener)."""
+    server = Listener("127.0.0.1", 0)
+    server.start(app)
     try:
-        yield f"http://127.0.0.1:{port}/alerts/webhook"
+        yield f"http://127.0.0.1:{server.port}/alerts/webhook"
     finally:
-        server.close()
+        server.stop()
 
 
 def measure(fake: FakeSlack, url: str, n: int) -> list[float]:

@@ -29,6 +29,7 @@ from bot.storage.models import SlackCard
 
 __all__ = ["CACHE", "Location", "SlackBoard"]
 CACHE = 10_000
+KEY_LIMIT = 64           # slack_cards.key, channel and ts are at most this long
 MESSAGE = "message"              # the slack_cards kind of a keyed message (not a card)
 K = TypeVar("K")
 V = TypeVar("V")
@@ -58,7 +59,10 @@ class SlackBoard:
         return str(row.channel), str(row.ts)
 
     def remember(self, ref: CardRef, where: Location) -> None:
-        """Cache where a card is (the Slack edge learns it from a click's payload for free)."""
+        """Cache where a card is (the Slack edge learns it from a click's payload for free). A key longer than any
+        card's (64, as stored) came from a forged or mangled payload: not worth a place in the cache."""
+        if len(ref.key) > KEY_LIMIT or len(where[0]) > KEY_LIMIT or len(where[1]) > KEY_LIMIT:
+            return
         with self._lock:
             _keep(self._where, ref, where)
 
