@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +46,8 @@ from bot.storage.db import session_scope
 from bot.storage.models import Alert
 
 log = logging.getLogger(__name__)
-ATTEMPTS = 5
+ATTEMPTS = 6
+BACKOFF_S = 0.004          # before attempt n+1: up to BACKOFF_S * 2**n, jittered (racers part ways)
 RECEIPT_WINDOW = timedelta(minutes=15)
 _BY_KEY = attrgetter("dedup_key")
 RECEIPT_MAX = 200                      # AlertReceipt.key's length; longer keys are stored as a digest
@@ -94,6 +97,7 @@ def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, 
                 raise
             log.debug("a delivery of %d alerts raced (attempt %d): %s; trying it again", len(events), attempt + 1,
                       type(exc).__name__)
+            time.sleep(random.uniform(0, BACKOFF_S * 2 ** attempt))   # noqa: S311 (jitter, not secrecy)
     raise AssertionError("unreachable")
 
 
