@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build_bot  # noqa: E402
 from bot.config import parse_config  # noqa: E402
-from bot.transports import Listener  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.transports import Listener  # noqa: E402
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 
 TOKEN = "bench-token"

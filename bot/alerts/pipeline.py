@@ -47,6 +47,7 @@ from bot.storage.models import Alert
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 6
+RACES = ("40P01", "40001")   # PostgreSQL: deadlock_detected, serialization_failure
 BACKOFF_S = 0.004          # before attempt n+1: up to BACKOFF_S * 2**n, jittered (racers part ways)
 RECEIPT_WINDOW = timedelta(minutes=15)
 _BY_KEY = attrgetter("dedup_key")
@@ -93,12 +94,19 @@ def ingest(*, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig, 
                 _store(session, config, rounds, now, seen, batch_seen=batch_receipt in seen)
             return _summarize([run for runs in rounds for run in runs])
         except (IntegrityError, OperationalError) as exc:
-            if attempt + 1 == ATTEMPTS:
+            if attempt + 1 == ATTEMPTS or not _raced(exc):
                 raise
             log.debug("a delivery of %d alerts raced (attempt %d): %s; trying it again", len(events), attempt + 1,
                       type(exc).__name__)
             time.sleep(random.uniform(0, BACKOFF_S * 2 ** attempt))   # noqa: S311 (jitter, not secrecy)
     raise AssertionError("unreachable")
+
+
+def _raced(exc: IntegrityError | OperationalError) -> bool:
+    """A race worth trying again at once: a unique key taken first, or PostgreSQL breaking a deadlock or a
+    serialization conflict. Not SQLite's "database is locked": its busy timeout has waited already, and the
+    sender must get its answer (a 503 it retries) well within its own timeout."""
+    return isinstance(exc, IntegrityError) or getattr(getattr(exc, "orig", None), "sqlstate", None) in RACES
 
 
 def _plan(config: OpsConfig, events: Iterable[AlertEvent]) -> list[list[Run]]:
