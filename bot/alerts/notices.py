@@ -21,7 +21,7 @@ from bot.storage.db import insert_ignoring_duplicates
 from bot.storage.models import Notice
 
 log = logging.getLogger(__name__)
-CLAIM_FOR = timedelta(seconds=60)
+CLAIM_FOR = timedelta(seconds=30)   # 3 Slack timeouts; a lapsed claim is safe: the ledger finds a post made
 
 
 @dataclass(frozen=True, slots=True)

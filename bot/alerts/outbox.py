@@ -28,7 +28,7 @@ from bot.storage.db import commit_without_waiting_for_disk, session_scope, trans
 from bot.storage.models import Alert, OutboxMessage
 
 log = logging.getLogger(__name__)
-CLAIM_FOR = timedelta(seconds=60)
+CLAIM_FOR = timedelta(seconds=30)   # 3 Slack timeouts; a lapsed claim is safe: the ledger finds a post made
 
 
 class Outbox:

@@ -16,7 +16,7 @@ from bot.storage.db import insert_ignoring_duplicates
 from bot.storage.models import Alert, AlertStatus, OutboxMessage, StormSummary
 
 WINDOW = timedelta(minutes=5)
-CLAIM_FOR = timedelta(seconds=60)          # a worker that died while sending is replaced after this
+CLAIM_FOR = timedelta(seconds=30)          # a worker that died while sending is replaced after this
 
 
 def fold_excess(*, session: Session, channel: str, threshold: int, now: datetime) -> int:

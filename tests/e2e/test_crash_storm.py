@@ -25,7 +25,7 @@ TOKEN = "crash-token"
 ATTEMPT_TIMEOUT_S = 30           # one attempt; no answer within it counts as no answer (sent again)
 RETRY_S = 0.1                    # between attempts, while the bot is down
 SEND_DEADLINE_S = 150            # for the whole storm to be answered, crashes and restarts included
-DELIVERY_DEADLINE_S = 150        # a row claimed by the killed process is sent again once its claim lapses (60 s)
+DELIVERY_DEADLINE_S = 150        # a row claimed by the killed process is sent again once its claim lapses (30 s)
 
 
 @dataclass
