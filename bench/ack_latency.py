@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
+
+from pgschema import postgres_schema  # noqa: E402 (bench/ is on sys.path first)
 
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 from tests.fakes.health_targets import HealthTargets  # noqa: E402
@@ -41,7 +42,6 @@ from tests.waiting import wait_until  # noqa: E402
 BURST = 50
 BOUND = 1.5
 ACK_LIMIT_S = 3.0
-PG_URL = os.environ.get("OPSBOT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def serve_bare(slack_api_url: str) -> None:
@@ -123,25 +123,7 @@ def _env(fake: FakeSlack, **extra: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def postgres_schema() -> Iterator[str | None]:
-    from sqlalchemy import create_engine, text
 
-    schema = f"bench_ack_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - a bench without PostgreSQL still reports SQLite
-        print(f"postgresql: skipped ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
-        yield None
-        return
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _post(url: str, body: str) -> tuple[float, int]:

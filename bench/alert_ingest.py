@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pgschema import postgres_schema  # bench/ is on sys.path first
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
@@ -235,27 +235,6 @@ def bench_db(name: str, db_url: str, batches: int, peer_rate: Callable[[], float
           f"ERROR records {counts.get('errors', '?')}")
 
 
-def _postgres_schema() -> Iterator[str | None]:
-    from sqlalchemy import create_engine, text
-
-    pg = os.environ.get("OPSBOT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - a benchmark without PostgreSQL still reports SQLite
-        print(f"postgresql: skipped ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})")
-        yield None
-        return
-    try:
-        yield f"{pg}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def main() -> None:
     batches = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load average "
@@ -271,7 +250,7 @@ def main() -> None:
             return rate(f"{am}/api/v2/alerts", [json.dumps(storm_alerts(b)).encode() for b in range(batches + 1)])[0]
 
         bench_db("sqlite", f"sqlite:///{tmp}/bench.db", batches, peer)
-        for url in _postgres_schema():
+        with postgres_schema() as url:
             if url is not None:
                 bench_db("postgresql", url, batches, peer)
 

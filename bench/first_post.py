@@ -27,6 +27,8 @@ import httpx
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pgschema import postgres_schema  # noqa: E402 (bench/ is on sys.path first)
+
 from bot.app import build_bot  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -131,28 +133,6 @@ def row(name: str, took: list[float], base: list[float] | None) -> str:
     ratio = "" if base is None else (f"  ({med / (statistics.median(base) * 1000):4.1f}x the floor's median, "
                                      f"{p95 / (statistics.quantiles(base, n=20)[18] * 1000):4.1f}x its p95)")
     return f"{name:<36} median {med:6.1f} ms   p95 {p95:6.1f} ms{ratio}"
-
-
-@contextmanager
-def postgres_schema() -> Iterator[str | None]:
-    from sqlalchemy import create_engine, text
-
-    base = os.environ.get("OPSBOT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - a benchmark without PostgreSQL still reports SQLite
-        print(f"postgresql: skipped ({type(exc).__name__}: {str(exc)[:80]})")
-        yield None
-        return
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:

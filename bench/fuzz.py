@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+from pgschema import postgres_schema  # bench/ is on sys.path first
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,7 +47,6 @@ RSS_BOUND = 1.2
 EARLY = 1_000                       # the first RSS reading
 CHECKPOINTS = (EARLY, 2_000, 5_000)
 LISTENING = re.compile(r"listening on (http://[^\s/]+)")
-PG_URL = os.environ.get("OPSBOT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
@@ -182,23 +181,8 @@ def database(db: str, workdir: Path) -> Iterator[str | None]:
     if db == "sqlite":
         yield f"sqlite:///{workdir}/fuzz.db"
         return
-    from sqlalchemy import create_engine, text
-
-    schema = f"fuzz_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - a run without PostgreSQL still reports SQLite
-        print(f"== postgres: skipped, not reachable ({type(exc).__name__})")
-        yield None
-        return
-    try:
-        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("fuzz") as url:
+        yield url
 
 
 def _terminated(signum: int, _frame: object) -> None:

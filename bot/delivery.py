@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol, TypeVar
 
 from bot.reply import Card, CardRef, Reply
@@ -125,6 +126,9 @@ def _sleep(seconds: float) -> bool:
 
 
 INTERACTIVE = RetryPolicy(attempts=3, backoff_s=0.5, max_backoff_s=2.0, max_wait_s=10.0)   # answers to a person
+# How long a worker owns a queued delivery it claimed (an outbox row, a notice, a storm summary): three Slack
+# timeouts. A claim that lapses mid-send is safe: the Slack board finds a post already made (bot.slack.ledger).
+CLAIM_FOR = timedelta(seconds=30)
 SCHEDULED = RetryPolicy(attempts=4, backoff_s=2.0, max_backoff_s=30.0, max_wait_s=60.0)    # reports
 NOTICE = RetryPolicy(attempts=12, backoff_s=2.0, max_backoff_s=120.0, max_wait_s=120.0)    # escalation notices
 BACKGROUND = RetryPolicy(attempts=None, backoff_s=2.0, max_backoff_s=300.0, max_wait_s=300.0, retry_refused=True)

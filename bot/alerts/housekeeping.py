@@ -11,11 +11,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot import incidents
+from bot.alerts.escalation import LIVE
 from bot.alerts.pipeline import BOT_ACTOR, RECEIPT_WINDOW, enqueue
 from bot.config.alerts import AlertSettings
 from bot.storage.models import Alert, AlertReceipt, AlertStatus
-
-LIVE = (AlertStatus.FIRING.value, AlertStatus.ACKNOWLEDGED.value)
 
 
 def auto_resolve(*, session: Session, settings: AlertSettings, now: datetime) -> list[int]:
@@ -29,7 +28,7 @@ def auto_resolve(*, session: Session, settings: AlertSettings, now: datetime) ->
         changed = session.execute(
             update(Alert).where(Alert.id == alert_id, Alert.status.in_(LIVE), Alert.last_seen < cutoff)
             .values(status=AlertStatus.RESOLVED.value, active_key=None, next_escalation_at=None, resolved_at=now,
-                    resolved_by="opsbot").execution_options(synchronize_session=False))
+                    resolved_by=BOT_ACTOR).execution_options(synchronize_session=False))
         if changed.rowcount == 1:  # type: ignore[attr-defined]
             done.append(alert_id)
             _touched(session, alert_id, now, "auto-resolved",

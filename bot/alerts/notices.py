@@ -15,13 +15,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.delivery import Board, DeliveryError, RetryPolicy
+from bot.delivery import CLAIM_FOR, Board, DeliveryError, RetryPolicy
 from bot.reply import CardKind, CardRef, text_reply
 from bot.storage.db import insert_ignoring_duplicates
 from bot.storage.models import Notice
 
 log = logging.getLogger(__name__)
-CLAIM_FOR = timedelta(seconds=30)   # 3 Slack timeouts; a lapsed claim is safe: the ledger finds a post made
 
 
 @dataclass(frozen=True, slots=True)

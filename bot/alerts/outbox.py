@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,12 +23,11 @@ from bot.alerts import notices, service, storm
 from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
-from bot.delivery import BACKGROUND, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
+from bot.delivery import BACKGROUND, CLAIM_FOR, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
 from bot.storage.db import commit_without_waiting_for_disk, session_scope, transient
 from bot.storage.models import Alert, OutboxMessage
 
 log = logging.getLogger(__name__)
-CLAIM_FOR = timedelta(seconds=30)   # 3 Slack timeouts; a lapsed claim is safe: the ledger finds a post made
 
 
 class Outbox:
@@ -238,7 +237,7 @@ class Outbox:
     def pending(self) -> int:
         """Deliveries still to make: unsent rows, notices and storm summaries to re-render."""
         with session_scope(self.sessions) as session:
-            rows = len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None))).all())
+            rows = session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.sent_at.is_(None))) or 0
             return rows + notices.pending(session=session) + len(storm.dirty_channels(session=session))
 
     def run_forever(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:

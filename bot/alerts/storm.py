@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.delivery import CLAIM_FOR
 from bot.storage.db import insert_ignoring_duplicates
 from bot.storage.models import Alert, AlertStatus, OutboxMessage, StormSummary
 
 WINDOW = timedelta(minutes=5)
-CLAIM_FOR = timedelta(seconds=30)          # a worker that died while sending is replaced after this
 
 
 def fold_excess(*, session: Session, channel: str, threshold: int, now: datetime) -> int:
