@@ -69,8 +69,7 @@ class Stopping:
         """The stop is bounded: STOP_S after the signal, whatever still runs (a command finishing after its
         ack, a stuck call) is left behind, the log is flushed, and the process exits."""
         self.event.wait()
-        if threading.Event().wait(STOP_S):
-            return
+        threading.Event().wait(STOP_S)                  # an event nobody sets: a wait that signals cannot cut
         log.warning("stopping took over %.1fs; exiting without waiting for: %s", STOP_S,
                     ", ".join(t.name for t in threading.enumerate() if t.is_alive() and not t.daemon) or "nothing")
         for handler in logging.getLogger().handlers:

@@ -40,7 +40,7 @@ def _alerts(receivers: Receivers, environ: dict[str, Any], start_response: Start
     if environ.get("REQUEST_METHOD") != "POST":
         return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
     body = _read_body(environ)
-    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    headers = request_headers(environ)
     status, payload = receivers.handle(kind, body, headers)
     return _json(start_response, f"{status} {HTTPStatus(status).phrase}", payload)
 
@@ -56,6 +56,11 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     limit = length if 0 <= length <= MAX_BODY else MAX_BODY + 1
     data: bytes = environ["wsgi.input"].read(limit)
     return data
+
+
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """A WSGI request's HTTP headers, by lower-case name."""
+    return {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
 
 
 def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: tuple[str, WsgiApp] | None = None) -> WsgiApp:

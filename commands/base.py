@@ -76,10 +76,10 @@ def parse_id(word: str) -> int | None:
     return int(match.group(1))
 
 
-def did_you_mean(word: str, known: list[str]) -> str:
-    """' Did you mean `x`?' when a known name is close to `word`, else ''."""
+def did_you_mean(word: str, known: list[str], *, prefix: str = "") -> str:
+    """' Did you mean `<prefix>x`?' when a known name is close to `word`, else ''."""
     close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.5)
-    return f" Did you mean `{close[0]}`?" if close else ""
+    return f" Did you mean `{prefix}{close[0]}`?" if close else ""
 
 
 def parse_flags(args: list[str], *, flags: tuple[str, ...]) -> tuple[list[str], set[str]]:

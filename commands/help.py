@@ -2,12 +2,11 @@
 does not import the table that lists it)."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from bot.errors import AuditOutcome
 from bot.reply import Context, Reply, Section, code, text_reply
-from commands.base import Subcommand
+from commands.base import Subcommand, did_you_mean
 
 USAGE = "/ops help [command]"
 SUMMARY = "List every command, or explain one."
@@ -29,8 +28,7 @@ def overview(subcommands: Sequence[Subcommand]) -> Reply:
 def unknown(word: str, subcommands: Sequence[Subcommand]) -> Reply:
     """The answer to a word that names no subcommand: a did-you-mean, then the overview."""
     names = [c.name for c in subcommands]
-    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.5)
-    hint = f" Did you mean `/ops {close[0]}`?" if close else ""
+    hint = did_you_mean(word, names, prefix="/ops ")
     head = f"I don't know the command {code(word, 40)}.{hint}"
     return Reply(text=head, blocks=(text_reply(head).blocks[0], *overview(subcommands).blocks),
                  outcome=AuditOutcome.UNKNOWN_COMMAND)

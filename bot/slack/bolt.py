@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot.http import StartResponse, WsgiApp, request_headers
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import listeners, middleware
@@ -34,8 +35,6 @@ MAX_BODY = 1 << 20      # Slack's largest payload (a click carrying a 50-block m
 MAX_SKEW_S = 5 * 60     # a request signed longer ago than this is refused (a replay)
 P = ParamSpec("P")
 T = TypeVar("T")
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class AckGate:
@@ -155,12 +154,12 @@ def _dispatch(app: App, secret: bytes, environ: dict[str, Any]) -> BoltResponse:
     if length > MAX_BODY:
         return middleware.refusal(413, f"a Slack request is at most {MAX_BODY} bytes")
     raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    headers = request_headers(environ)
     headers["content-type"] = environ.get("CONTENT_TYPE", "")
     if not signed(secret, raw, headers):
         return middleware.refusal(401, "invalid request signature")
     try:
-        req = BoltRequest(body=raw.decode("utf-8"), query=environ.get("QUERY_STRING", ""), headers=headers)
+        req = BoltRequest(body=raw.decode("utf-8"), query=environ.get("QUERY_STRING", ""), headers=dict(headers))
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
         # Not a Slack payload at all (not UTF-8, not JSON, JSON but not an object...): Bolt could not read it.
         log.info("malformed Slack request refused: unreadable body (%s)", type(exc).__name__)
