@@ -65,7 +65,11 @@ def _load(session: Session, alert_id: int) -> Alert:
 
 
 def get(*, session: Session, alert_id: int) -> AlertRecord:
-    return record(_load(session, alert_id))
+    """The alert as it is now, for reading (no row lock: a change made meanwhile queues its own redraw)."""
+    row = session.get(Alert, alert_id)
+    if row is None:
+        raise NotFoundError(f"There is no alert #{alert_id}. `/ops alert list` shows the live ones.")
+    return record(row)
 
 
 def live(*, session: Session, limit: int = 20) -> list[AlertRecord]:
