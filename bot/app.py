@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BoardFactory = Callable[[sessionmaker[Session], Clock], Board]
 Worker = Callable[[threading.Event], None]
-JOIN_S = 4.0            # after the HTTP drain (bot.transports.DRAIN_S), during which the workers stop too
+JOIN_S = 3.0            # after the HTTP drain (bot.transports.DRAIN_S), during which the workers stop too
 
 
 def build_runtime(

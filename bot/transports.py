@@ -23,7 +23,7 @@ from bot.http import HTTP_THREADS, MAX_REQUEST_BODY, StartResponse, WsgiApp
 from bot.slack.bolt import SLACK_PATH
 
 log = logging.getLogger(__name__)
-DRAIN_S = 5.0           # the longest a stop waits for requests in flight
+DRAIN_S = 3.5           # the longest a stop waits for requests in flight (a Slack ack is due within 3 s)
 DRAIN_POLL_S = 0.05
 
 
@@ -65,7 +65,7 @@ class Listener:
                 break
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
         self._in_loop(lambda: wasyncore.close_all(self._map), listeners)
-        self._thread.join(2)
+        self._thread.join(1)
 
     def _busy(self) -> bool:
         """A request is being read, run or answered on some connection."""
