@@ -128,7 +128,6 @@ def _deployment(b: _Builder, cfg: KubernetesDeploymentConfig) -> KubernetesDeplo
 
 def _lambda(b: _Builder, cfg: LambdaAliasConfig) -> LambdaAlias:
     from integrations.aws.lambda_ import LambdaAlias
-    from integrations.aws.logs import CloudWatchLogGroups
 
     return LambdaAlias(cfg, b.aws())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from kubernetes import client
@@ -47,8 +48,8 @@ class KubernetesPodLogs:
         if not pods:
             return LogReading(subject, (), (f"{self.subject} has no pods.",))
         shown = pods[:MAX_PODS]
-        calls: dict[str, Callable[[], LogStream]] = {
-            pod.metadata.name: (lambda pod=pod: self._read(pod, request)) for pod in shown}
+        calls: dict[str, Callable[[], LogStream]] = {pod.metadata.name: partial(self._read, pod, request)
+                                                     for pod in shown}
         results = gather(calls, deadline_s=self.k.timeout_s + 1.0)
         streams = [self._stream(name, result) for name, result in results.items()]
         notes = (f"showing the {len(shown)} newest of {len(pods)} pods",) if len(pods) > len(shown) else ()

@@ -82,6 +82,7 @@ def _line(message: str) -> str:
 
 
 READ_PAGES = 10         # FilterLogEvents pages read per log group for /ops logs before we stop
+PAGE_EVENTS = 10_000    # events per page: FilterLogEvents' largest `limit` (and its default)
 
 
 class CloudWatchLogGroups:
@@ -92,8 +93,10 @@ class CloudWatchLogGroups:
     note, unless every group is missing; then `missing_hint` (how to make the group exist, or name another)
     is added to the error."""
 
-    def __init__(self, groups: tuple[str, ...], clients: AwsClients, *, clock: Clock, missing_hint: str = "") -> None:
+    def __init__(self, groups: tuple[str, ...], clients: AwsClients, *, clock: Clock, missing_hint: str = "",
+                 page_events: int = PAGE_EVENTS) -> None:
         self.groups, self.clients, self.clock, self.missing_hint = groups, clients, clock, missing_hint
+        self.page_events = page_events
 
     def read_logs(self, request: LogRequest) -> LogReading:
         end = self.clock()
@@ -111,7 +114,8 @@ class CloudWatchLogGroups:
         return LogReading(subject, tuple(streams))
 
     def _group(self, group: str, request: LogRequest, end: datetime) -> LogStream:
-        params: dict[str, Any] = {"logGroupName": group, "startTime": _ms(end - request.since), "endTime": _ms(end)}
+        params: dict[str, Any] = {"logGroupName": group, "startTime": _ms(end - request.since), "endTime": _ms(end),
+                                  "limit": self.page_events}
         phrase = _phrase(request.contains)
         if phrase:
             params["filterPattern"] = phrase

@@ -14,8 +14,8 @@ import json
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class KubeApi:
         self.emulator: Any = None
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}    # (ns, pod, container) -> lines
         self.log_reads: list[dict[str, str]] = []                              # the query of each log request
+        self.refuse_logs: int | None = None       # set to 401 or 403: log requests are refused (expired token)
         self._logs_lock = threading.Lock()
 
     async def _main(self) -> None:
@@ -83,6 +84,8 @@ class KubeApi:
         ns, name, params = request.namespace, request.name, dict(request.params)
         with self._logs_lock:
             self.log_reads.append({"pod": str(name), **params})
+        if self.refuse_logs is not None:
+            return _status(self.refuse_logs, "Unauthorized" if self.refuse_logs == 401 else "Forbidden", "refused")
         stored = next((obj for key, obj in self.emulator.objects.items() if key == ("v1/pods", ns, name)), None)
         if stored is None or stored.deleted:
             return _status(404, "NotFound", f'pods "{name}" not found')
