@@ -60,7 +60,7 @@ class Query:
     container: str | None
 
     def describe(self) -> str:
-        """The window and filters, for people: "last 15m · matching `ERROR` · newest 100 lines of each"."""
+        """The window and filters, for people: "last 15m · containing `ERROR` · container `app`"."""
         parts = [f"last {humanize(self.since)}"]
         if self.grep is not None:
             parts.append(f"containing {code(self.grep, 60)}")
