@@ -4,7 +4,9 @@ Block Kit becomes plain text; buttons become numbered choices (type the number t
 """
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable
 from typing import TextIO
@@ -111,6 +113,21 @@ class ConsoleBoard:
         self.print(f"(direct message to @{user}) {to_terminal(reply.text)}")
 
 
+def save_attachment(reply: Reply, directory: str | None = None) -> Reply:
+    """A reply's full text (when it shows only part) is written to a new file only this user can read (a
+    terminal scrolls, but a file can be searched and kept); the reply says where."""
+    attachment = reply.attachment
+    if attachment is None:
+        return reply
+    try:
+        handle, path = tempfile.mkstemp(prefix="opsbot-", suffix="-" + attachment.filename, dir=directory)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(attachment.content)
+    except OSError as exc:
+        return reply.with_note(f"The full text could not be saved ({type(exc).__name__}: {exc.strerror}).")
+    return reply.with_note(f"The full text ({attachment.content.count(chr(10)):,} lines) is in {path}")
+
+
 class Console:
     """A REPL bound to one runtime and one pretend Slack user."""
 
@@ -125,7 +142,7 @@ class Console:
         wait for that operation to end, so its lines come before the next prompt."""
         self.board.hold()
         try:
-            reply = commands.execute(self._context(), text, source=source)
+            reply = save_attachment(commands.execute(self._context(), text, source=source))
             self.board.print_reply(reply, now=True)
             for card in reply.redraw:
                 self.board.print_reply(card.reply, now=True)

@@ -108,13 +108,24 @@ class CardRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """The full text behind a reply that shows only part of it (a log excerpt): a transport that can send files
+    sends it as one (Slack uploads it), and says under the reply where it went."""
+
+    filename: str                # "logs-backend-20261123T0300Z.txt"
+    title: str                   # "/ops logs backend --since 15m"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """A message for the user.
 
     `ephemeral` replies are seen only by the person who asked; others go into the channel.
     `outcome` (and `detail`) is what the audit log records. `card` marks the reply as the live card of a row:
     the transport posts it where it can redraw it later. `redraw` holds cards the command changed, already
-    rendered from their new state: the transport updates them where they were posted.
+    rendered from their new state: the transport updates them where they were posted. `attachment` is the
+    full text when the blocks show only part of it.
     """
 
     text: str
@@ -125,9 +136,14 @@ class Reply:
     detail: str | None = None
     card: CardRef | None = None
     redraw: tuple[Card, ...] = ()
+    attachment: Attachment | None = None
 
     def with_outcome(self, outcome: AuditOutcome, error_ref: str | None = None) -> Reply:
         return replace(self, outcome=outcome, error_ref=error_ref)
+
+    def with_note(self, note: str) -> Reply:
+        """The same reply with a context line added at the end (where its attachment went)."""
+        return replace(self, blocks=(*self.blocks, Context(note)), attachment=None)
 
     def buttons(self) -> list[Button]:
         return [b for block in self.blocks if isinstance(block, Actions) for b in block.buttons]

@@ -141,6 +141,47 @@ class ScaleTarget(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class LogRequest:
+    """What `/ops logs` asks a log source for: the window ending now, and at most the newest `lines` lines of
+    each stream (each pod, each log group)."""
+
+    since: timedelta
+    lines: int
+    contains: str | None = None      # a hint: a source that can filter on its side returns only lines containing it
+    container: str | None = None     # Kubernetes: the container to read in each pod (else the pod's default one)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    prefix: str                      # where it came from: the pod; for CloudWatch the time and the log stream
+    text: str                        # the line as logged
+
+
+@dataclass(frozen=True, slots=True)
+class LogStream:
+    name: str                        # the pod, or the log group
+    lines: tuple[LogLine, ...]       # oldest first
+    note: str | None = None          # why there is less than asked: "container app is waiting to start"
+
+
+@dataclass(frozen=True, slots=True)
+class LogReading:
+    subject: str                     # "pods of deployment/web in prod", "log group /aws/lambda/fn"
+    streams: tuple[LogStream, ...]   # in the order to show them (newest pod first)
+    notes: tuple[str, ...] = ()      # about the whole reading: "showing the 10 newest of 14 pods"
+
+
+class LogSource(Protocol):
+    """Reads a service's recent logs. Read-only.
+
+    A stream that cannot be read (a pod still starting, a container it does not have) is a LogStream with a
+    note. Raises AdapterError only when nothing could be asked: the cluster or AWS unreachable, credentials
+    refused, the deployment or log group not found."""
+
+    def read_logs(self, request: LogRequest) -> LogReading: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Integrations:
     """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
 
@@ -148,6 +189,7 @@ class Integrations:
     rollback_targets: Mapping[str, RollbackTarget] = field(default_factory=dict)
     backup_targets: Mapping[str, BackupTarget] = field(default_factory=dict)
     scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
+    log_sources: Mapping[str, LogSource] = field(default_factory=dict)
     # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
     # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
     check_sources: Mapping[str, StatusSource] = field(default_factory=dict)

@@ -14,6 +14,9 @@ from integrations.base import (
     BackupPlan,
     BackupTarget,
     Finding,
+    LogReading,
+    LogRequest,
+    LogSource,
     Outcome,
     Progress,
     RollbackPlan,
@@ -83,3 +86,11 @@ class DeferredScale(ScaleTarget):
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
         return self._get().scale(plan, progress=progress)
+
+
+class DeferredLogs(LogSource):
+    def __init__(self, get: Callable[[], LogSource]) -> None:
+        self._get = get
+
+    def read_logs(self, request: LogRequest) -> LogReading:
+        return self._get().read_logs(request)

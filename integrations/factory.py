@@ -37,12 +37,13 @@ from integrations.base import (
     AdapterError,
     BackupTarget,
     Integrations,
+    LogSource,
     RollbackTarget,
     ScaleTarget,
     StatusSource,
     check_key,
 )
-from integrations.deferred import DeferredBackup, DeferredRollback, DeferredScale, DeferredSource, Once
+from integrations.deferred import DeferredBackup, DeferredLogs, DeferredRollback, DeferredScale, DeferredSource, Once
 from integrations.http import HttpHealth, SharedClient
 from integrations.unavailable import Unavailable
 
@@ -53,11 +54,25 @@ if TYPE_CHECKING:
     from integrations.aws.beanstalk import BeanstalkEnvironment
     from integrations.aws.cloudformation import CloudFormationStack
     from integrations.aws.lambda_ import LambdaAlias
+    from integrations.aws.logs import CloudWatchLogGroups
     from integrations.aws.rds import RdsInstance
     from integrations.kubernetes import KubernetesDeployment
     from integrations.kubernetes_backup import KubernetesCronJobBackup
+    from integrations.kubernetes_logs import KubernetesPodLogs
 
 T = TypeVar("T")
+# Where a service's logs are when `logs:` does not say: Lambda's own group, and the group Elastic Beanstalk
+# streams the application's output to (Amazon Linux 2 and 2023 platforms) once instance log streaming is on.
+BEANSTALK_HINT = ("Elastic Beanstalk creates it only when instance log streaming to CloudWatch Logs is on "
+                  "(Configuration → Updates, monitoring and logging); or name the group under the service's `logs:`")
+
+
+def lambda_log_group(function: str) -> str:
+    return f"/aws/lambda/{function}"
+
+
+def beanstalk_log_group(environment: str) -> str:
+    return f"/aws/elasticbeanstalk/{environment}/var/log/web.stdout.log"
 
 
 class _Builder:
@@ -157,6 +172,34 @@ def _cronjob(b: _Builder, db: Database, max_age: timedelta) -> KubernetesCronJob
                                                           clock=b.clock, poll_interval_s=b.k8s_poll()))
 
 
+def _pod_logs(b: _Builder, cfg: KubernetesDeploymentConfig) -> KubernetesPodLogs | Unavailable:
+    from integrations.kubernetes_logs import KubernetesPodLogs
+
+    return b.with_k8s(lambda api: KubernetesPodLogs(cfg, api, timeout_s=b.k8s_timeout()))
+
+
+def _log_groups(b: _Builder, groups: tuple[str, ...], hint: str) -> CloudWatchLogGroups:
+    from integrations.aws.logs import CloudWatchLogGroups
+
+    return CloudWatchLogGroups(groups, b.aws(), clock=b.clock, missing_hint=hint)
+
+
+def _logs(b: _Builder, svc: Service) -> LogSource | None:
+    """Where `/ops logs` reads: `logs:` when given, else the pods, else Lambda's group, else Beanstalk's."""
+    if svc.logs is not None and svc.logs.groups:
+        return DeferredLogs(Once(partial(_log_groups, b, svc.logs.groups, "")))
+    if svc.kubernetes is not None:
+        return DeferredLogs(Once(partial(_pod_logs, b, svc.kubernetes)))
+    if svc.lambda_ is not None:
+        group = lambda_log_group(svc.lambda_.function)
+        return DeferredLogs(Once(partial(_log_groups, b, (group,), "Lambda creates it on the function's first "
+                                         "invocation; or name the group under the service's `logs:`")))
+    if svc.beanstalk is not None:
+        return DeferredLogs(Once(partial(_log_groups, b, (beanstalk_log_group(svc.beanstalk.environment),),
+                                         BEANSTALK_HINT)))
+    return None
+
+
 def _service(b: _Builder, svc: Service, out: _Out) -> None:
     sources: list[StatusSource] = []
     rollback: RollbackTarget | None = None
@@ -186,6 +229,9 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
     out.status[svc.name] = tuple(sources)
     if rollback is not None:
         out.rollback[svc.name] = rollback
+    logs = _logs(b, svc)
+    if logs is not None:
+        out.logs[svc.name] = logs
 
 
 def _database(b: _Builder, db: Database, out: _Out) -> None:
@@ -211,6 +257,7 @@ class _Out:
     backup: dict[str, BackupTarget] = field(default_factory=dict)
     scale: dict[str, ScaleTarget] = field(default_factory=dict)
     checks: dict[str, StatusSource] = field(default_factory=dict)
+    logs: dict[str, LogSource] = field(default_factory=dict)
 
 
 def _checks(b: _Builder, config: OpsConfig, out: _Out) -> None:
@@ -290,4 +337,5 @@ def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrati
         out.status[NODES] = (DeferredSource(Once(partial(_nodes, b))),)
     _checks(b, config, out)
     return Integrations(status_sources=out.status, rollback_targets=out.rollback,
-                        backup_targets=out.backup, scale_targets=out.scale, check_sources=out.checks)
+                        backup_targets=out.backup, scale_targets=out.scale, check_sources=out.checks,
+                        log_sources=out.logs)

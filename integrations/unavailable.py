@@ -1,6 +1,6 @@
 """Stand-in for an integration that could not be set up (no kubeconfig, unknown context, no region).
 
-The bot still starts; every status source, rollback, backup or scale that needs the integration
+The bot still starts; every status source, rollback, backup, scale or log read that needs the integration
 answers with the setup error, so the on-call engineer sees why instead of a missing line.
 """
 from __future__ import annotations
@@ -12,6 +12,9 @@ from integrations.base import (
     BackupPlan,
     BackupTarget,
     Finding,
+    LogReading,
+    LogRequest,
+    LogSource,
     Outcome,
     Progress,
     RollbackPlan,
@@ -22,7 +25,7 @@ from integrations.base import (
 )
 
 
-class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget):
+class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget, LogSource):
     def __init__(self, error: AdapterError, *, timeout_s: float = 1.0) -> None:
         self._error = error
         self._timeout_s = timeout_s
@@ -50,4 +53,7 @@ class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget):
         raise self._error
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
+        raise self._error
+
+    def read_logs(self, request: LogRequest) -> LogReading:
         raise self._error

@@ -8,10 +8,11 @@ never what it is.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from bot.config.values import Strict
 
@@ -48,3 +49,37 @@ class SecretRef(Strict):
         if not value:
             raise SecretMissing(f"the secret in {self} is not set")
         return value
+
+
+def named_secrets(config: BaseModel) -> Iterator[SecretRef]:
+    """Every SecretRef anywhere in a config (whichever section names it), once each, in order."""
+    seen: set[SecretRef] = set()
+    for ref in _walk(config):
+        if ref not in seen:
+            seen.add(ref)
+            yield ref
+
+
+def revealed_values(config: BaseModel, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the config's secrets that can be read now, for masking; those unset are left out."""
+    values = []
+    for ref in named_secrets(config):
+        try:
+            values.append(ref.reveal(environ))
+        except SecretMissing:
+            continue
+    return values
+
+
+def _walk(value: Any) -> Iterator[SecretRef]:
+    if isinstance(value, SecretRef):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _walk(getattr(value, name))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _walk(item)

@@ -6,11 +6,15 @@ config models here end in `Config`.
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from pydantic import Field, HttpUrl, field_validator
 
+from bot.config.secrets import SecretRef
 from bot.config.values import SERVICE_NAME, Duration, PositiveDuration, Strict, bounded
+
+LOG_GROUP = re.compile(r"^[A-Za-z0-9_\-/.#]{1,512}$")
 
 
 class HealthCheckConfig(Strict):
@@ -86,6 +90,30 @@ class CloudFormationConfig(Strict):
     update_timeout: PositiveDuration = timedelta(minutes=30)
 
 
+class LogsConfig(Strict):
+    """Where `/ops logs` reads a service's logs, and what else to mask in them. `group` names one CloudWatch Logs
+    group or several (`group: [a, b]`); without it the logs come from the service's pods, Lambda or Beanstalk."""
+
+    group: str | tuple[str, ...] | None = None
+    mask: tuple[SecretRef, ...] = ()            # secrets the service may log, masked like every configured secret
+
+    @field_validator("group")
+    @classmethod
+    def _groups(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        groups = (value,) if isinstance(value, str) else value
+        if groups is None:
+            return value
+        if not groups or len(groups) > 10:
+            raise ValueError("name one to ten log groups")
+        if any(not LOG_GROUP.match(g) for g in groups):
+            raise ValueError("a log group name is 1-512 characters of letters, digits and _ - / . #")
+        return value
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return (self.group,) if isinstance(self.group, str) else (self.group or ())
+
+
 class Service(Strict):
     name: str = Field(pattern=SERVICE_NAME)
     description: str | None = None
@@ -96,10 +124,12 @@ class Service(Strict):
     sqs_dlq: str | None = None                  # dead-letter queue name; messages waiting make it degraded
     beanstalk: BeanstalkConfig | None = None
     cloudformation: CloudFormationConfig | None = None
+    logs: LogsConfig | None = None              # CloudWatch Logs group(s) for /ops logs, secrets to mask in them
 
     @property
     def uses_aws(self) -> bool:
-        return bool(self.lambda_ or self.alarms or self.sqs_dlq or self.beanstalk or self.cloudformation)
+        return bool(self.lambda_ or self.alarms or self.sqs_dlq or self.beanstalk or self.cloudformation
+                    or (self.logs and self.logs.groups))
 
 
 class RdsInstanceConfig(Strict):

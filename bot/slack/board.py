@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.delivery import RefusedError
-from bot.reply import Card, CardRef, Reply
+from bot.reply import Attachment, Card, CardRef, Reply, code
 from bot.slack.blocks import to_message
 from bot.slack.client import translated
 from bot.slack.ledger import Ledger, Location
@@ -118,6 +118,22 @@ class SlackBoard:
         with self._lock:
             _keep(self._ims, user, channel)
         return channel
+
+    # --- files ----------------------------------------------------------------------------------------
+    def upload(self, channel: str, attachment: Attachment, *, thread: CardRef | None = None) -> None:
+        """Share `attachment` as a file in `channel` (under a posted card when `thread` names one), by Slack's
+        upload flow: files.getUploadURLExternal, the bytes POSTed to the upload_url it answers, then
+        files.completeUploadExternal with the channel (and thread_ts). Needs the `files:write` scope."""
+        where = self.location(thread) if thread is not None else None
+        target, thread_ts = (where[0], where[1]) if where else (channel, None)
+        with translated(f"a file to {target}"):
+            self.client.files_upload_v2(content=attachment.content.encode(), filename=attachment.filename,
+                                        title=attachment.title, channel=target, thread_ts=thread_ts,
+                                        initial_comment=f"The full text of {code(attachment.title, 250)}")
+
+    def upload_direct(self, user: str, attachment: Attachment) -> None:
+        """Share `attachment` in the person's direct messages with the bot: as private as an ephemeral answer."""
+        self.upload(self._im(user), attachment)
 
     # --- Slack only -----------------------------------------------------------------------------------
     def draw_at(self, where: Location, card: Card) -> None:

@@ -5,7 +5,8 @@ never delays the ack of the next one. The work first stores the delivery's key (
 a delivery another replica already took is not run again. A button this version does not know gets a short
 ephemeral answer; refusals a person caused (a missing row, a missing role, done already) are logged at INFO.
 A reply is delivered after the command returns: a new card is posted (and its place remembered), changed cards
-are redrawn where they are, the rest goes to the response_url.
+are redrawn where they are, the rest goes to the response_url. A reply that shows only part of its text (logs)
+has its full text uploaded as a file first, and says where the file is.
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 import commands
-from bot.delivery import INTERACTIVE, RefusedError, RetryPolicy
+from bot.delivery import INTERACTIVE, DeliveryError, RefusedError, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
-from bot.reply import Card, CardRef, Reply, text_reply
+from bot.reply import Attachment, Card, CardRef, Reply, text_reply
 from bot.runtime import Runtime
 from bot.slack.blocks import to_message
 from bot.slack.board import Location, SlackBoard
@@ -128,6 +129,28 @@ class _Edge:
 
         self._try("an answer via response_url", send)
 
+    def attach(self, reply: Reply, user_id: str) -> Reply:
+        """Upload the reply's full text as a file, then say under the reply where it is (or why it is not): an
+        ephemeral answer's file goes to the person's direct messages with the bot, a channel answer's to the
+        channel."""
+        attachment = reply.attachment
+        if attachment is None:
+            return reply
+        size = _size(attachment)
+        if reply.ephemeral or not self.channel_id:
+            send, where = partial(self.board.upload_direct, user_id, attachment), "in your direct messages with me"
+        else:
+            send, where = partial(self.board.upload, self.channel_id, attachment), "in this channel"
+        try:
+            self.policy.call(send)
+        except DeliveryError as exc:
+            log.warning("the full text of a reply could not be uploaded: %s", exc)
+            why = ("the Slack app lacks the `files:write` scope: reinstall it from slack-manifest.yaml"
+                   if isinstance(exc, RefusedError) and exc.code == "missing_scope" else str(exc))
+            return reply.with_note(f":warning: The full text ({size}) could not be uploaded as a file ({why}). "
+                                   "Narrow it with `--since`, `--tail` or `--grep`.")
+        return reply.with_note(f":page_facing_up: The full text ({size}) is a file {where}: `{attachment.filename}`.")
+
     def show_new_card(self, reply: Reply) -> bool:
         """Post a command's new card where it can be redrawn later."""
         if reply.card is None or not self.channel_id:
@@ -161,10 +184,16 @@ def _run_command(rt: Runtime, board: SlackBoard, body: dict[str, Any], text: str
     reply = commands.execute(edge.context(rt, user_id), text, source="slack")
     if reply.outcome in REFUSED:
         log.info("/ops %.40r by %s refused: %s", text, user_id, reply.outcome.value)
+    reply = edge.attach(reply, user_id)
     if not edge.show_new_card(reply):
         edge.respond(reply, ephemeral=reply.ephemeral)
     for card in reply.redraw:
         edge.redraw(card)
+
+
+def _size(attachment: Attachment) -> str:
+    lines, kb = attachment.content.count("\n"), len(attachment.content.encode()) / 1024
+    return f"{lines:,} lines, {kb:,.0f} KB" if kb >= 10 else f"{lines:,} lines, {kb:.1f} KB"
 
 
 def _run_button(rt: Runtime, board: SlackBoard, body: dict[str, Any]) -> None:

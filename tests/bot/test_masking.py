@@ -58,3 +58,17 @@ def test_a_reference_never_shows_its_value() -> None:
     ref = SecretRef(secret="SUPABASE_ANON_KEY")
     assert str(ref) == "environment variable SUPABASE_ANON_KEY"
     assert "hidden" not in repr(ref)
+
+
+def test_every_secret_the_config_names_is_found_and_only_readable_ones_revealed(tmp_path: Path) -> None:
+    from bot.config import parse_config
+    from bot.config.secrets import named_secrets, revealed_values
+
+    key = tmp_path / "key"
+    key.write_text("from-a-file\n")
+    config = parse_config({"services": [
+        {"name": "a", "logs": {"mask": [{"secret": "A_KEY"}, {"file": str(key)}, {"secret": "UNSET_KEY"}]}},
+        {"name": "b", "logs": {"mask": [{"secret": "A_KEY"}]}}]})
+    assert [str(ref) for ref in named_secrets(config)] == ["environment variable A_KEY", f"file {key}",
+                                                           "environment variable UNSET_KEY"]
+    assert revealed_values(config, {"A_KEY": "value-a"}) == ["value-a", "from-a-file"]

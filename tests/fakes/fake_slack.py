@@ -8,6 +8,8 @@ metadata only when `include_all_metadata` is set; both honor limit/cursor and ol
 counter, not a time, so oldest/latest compare with the time the fake received each message: `clock()`, the
 wall clock unless a test gives the fake its own clock.
 conversations.open answers `D<user id>` for a user.
+Files, by Slack's upload flow: files.getUploadURLExternal answers an upload_url on this server, a POST there
+stores the bytes, files.completeUploadExternal shares them in channel_id (and thread_ts): `files` lists them.
 """
 from __future__ import annotations
 
@@ -55,6 +57,18 @@ class Message:
         return out
 
 
+@dataclass
+class File:
+    id: str
+    filename: str
+    length: int
+    content: bytes | None = None             # what was POSTed to the upload_url
+    title: str | None = None                 # ... and, once completed, where it was shared
+    channel: str | None = None
+    thread_ts: str | None = None
+    comment: str | None = None
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128      # Slack does not refuse connections in a burst; the default backlog (5) would
     daemon_threads = True
@@ -71,6 +85,8 @@ class FakeSlack:
         self._lose: dict[str, list[Any]] = {}       # name -> [answers still to lose, which bodies]
         self.socket_url: str | None = None            # set to a FakeSocketMode's url to answer apps.connections.open
         self.clock: Callable[[], float] = time.time   # when messages arrive (unix seconds)
+        self.uploads: dict[str, File] = {}            # every file asked for, by id; shared ones are in `files`
+        self._file_ids = itertools.count(1)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,8 +96,20 @@ class FakeSlack:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 url = urlparse(self.path)
+                if url.path.startswith("/upload/"):             # an upload_url: raw bytes, a plain-text answer
+                    status, text = fake._receive(url.path.removeprefix("/upload/"), data)
+                    with fake._lock:
+                        fake.calls.append(Call(url.path, {"bytes": len(data)}, dict(self.headers), time.monotonic(),
+                                               status))
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(text.encode())))
+                    self.end_headers()
+                    self.wfile.write(text.encode())
+                    return
+                raw = data.decode()
                 body = {**{k: v[0] for k, v in parse_qs(url.query).items()}, **fake._parse(raw)}
                 name = url.path[5:] if url.path.startswith("/api/") else url.path
                 status, payload, headers = fake._answer(name, body, self.headers.get("Authorization", ""))
@@ -113,7 +141,7 @@ class FakeSlack:
             body: dict[str, Any] = json.loads(raw)
         else:
             body = {k: v[0] for k, v in parse_qs(raw).items()}
-        for key in ("blocks", "attachments", "metadata"):
+        for key in ("blocks", "attachments", "metadata", "files"):
             if isinstance(body.get(key), str):
                 body[key] = json.loads(body[key])
         return body
@@ -159,7 +187,8 @@ class FakeSlack:
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Answer]]:
         return {"chat.postMessage": self._post, "chat.update": self._update,
                 "conversations.history": self._history, "conversations.replies": self._replies,
-                "conversations.open": self._open}
+                "conversations.open": self._open, "files.getUploadURLExternal": self._upload_url,
+                "files.completeUploadExternal": self._complete_upload}
 
     def _other(self, name: str, auth: str) -> Answer:
         if name == "auth.test":
@@ -216,6 +245,48 @@ class FakeSlack:
         metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
         return 200, {"ok": True, "messages": [m.as_slack(metadata) for m in page], "has_more": more,
                      "response_metadata": {"next_cursor": str(start + limit) if more else ""}}, {}
+
+    def _upload_url(self, body: dict[str, Any]) -> Answer:
+        filename, length = str(body.get("filename") or ""), str(body.get("length") or "")
+        if not filename or not length.isdigit():
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        with self._lock:
+            file = File(f"F{next(self._file_ids):08d}", filename, int(length))
+            self.uploads[file.id] = file
+        return 200, {"ok": True, "upload_url": f"{self.url}/upload/{file.id}", "file_id": file.id}, {}
+
+    def _receive(self, file_id: str, data: bytes) -> tuple[int, str]:
+        with self._lock:
+            file = self.uploads.get(file_id)
+            if file is None:
+                return 404, "not found"
+            if len(data) != file.length:              # Slack wants the length it was told
+                return 400, f"length {len(data)} is not {file.length}"
+            file.content = data
+        return 200, f"OK - {len(data)}"
+
+    def _complete_upload(self, body: dict[str, Any]) -> Answer:
+        channel = str(body.get("channel_id") or "")
+        if channel.startswith("CPRIVATE"):
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
+        shared = []
+        with self._lock:
+            for item in body.get("files") or []:
+                file = self.uploads.get(str(item.get("id")))
+                if file is None:
+                    return 200, {"ok": False, "error": "file_not_found"}, {}
+                if file.content is None:
+                    return 200, {"ok": False, "error": "file_upload_not_complete"}, {}
+                file.title, file.channel = str(item.get("title") or file.filename), channel or None
+                file.thread_ts, file.comment = body.get("thread_ts") or None, body.get("initial_comment") or None
+                shared.append({"id": file.id, "name": file.filename, "title": file.title})
+        return 200, {"ok": True, "files": shared}, {}
+
+    @property
+    def files(self) -> list[File]:
+        """The files shared (uploaded and completed), in the order they were asked for."""
+        with self._lock:
+            return [f for f in self.uploads.values() if f.title is not None]
 
     @staticmethod
     def _open(body: dict[str, Any]) -> Answer:

@@ -2,13 +2,20 @@
 
 The emulator has no controllers, so tests create what a controller would: ReplicaSets with revision
 annotations and ownerReferences, Pods, Job status. `call()` touches emulator state on its own loop.
+kmock serves no pod logs (a GET of `pods/<name>/log` would answer the pod): the `log` subresource is served here
+from lines a test writes with `write_log()`, as the API server does: `container` (required when the pod has
+several), `sinceSeconds`, `tailLines`, text/plain, and 400 with the server's message for a container that is
+not the pod's or has not started.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +42,17 @@ class KubeApi:
         self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(self._main()), daemon=True)
         self.url = ""
         self.emulator: Any = None
+        self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}    # (ns, pod, container) -> lines
+        self.log_reads: list[dict[str, str]] = []                              # the query of each log request
+        self.refuse_logs: int | None = None       # set to 401 or 403: log requests are refused (expired token)
+        self._logs_lock = threading.Lock()
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         async with kmock.KubernetesEmulator() as emu, kmock.Server(emu) as srv:
             for key, info in LISTABLE.items():
                 emu.resources[key] = info
+            emu["get", kmock.subresource("log")] << self._serve_log
             self.emulator, self.url = emu, str(srv.url).rstrip("/")
             self._ready.set()
             await self._stop.wait()
@@ -60,6 +72,46 @@ class KubeApi:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(5)
+
+    # --- pod logs: the kubelet's part -------------------------------------------------------------------
+    def write_log(self, ns: str, pod: str, lines: list[str], *, container: str = "app", age_s: float = 0.0) -> None:
+        """Append `lines` to a container's log, as written `age_s` seconds ago."""
+        at = time.time() - age_s
+        with self._logs_lock:
+            self.logs.setdefault((ns, pod, container), []).extend((at, line) for line in lines)
+
+    def _serve_log(self, request: kmock.Request) -> kmock.Response:
+        ns, name, params = request.namespace, request.name, dict(request.params)
+        with self._logs_lock:
+            self.log_reads.append({"pod": str(name), **params})
+        if self.refuse_logs is not None:
+            return _status(self.refuse_logs, "Unauthorized" if self.refuse_logs == 401 else "Forbidden", "refused")
+        stored = next((obj for key, obj in self.emulator.objects.items() if key == ("v1/pods", ns, name)), None)
+        if stored is None or stored.deleted:
+            return _status(404, "NotFound", f'pods "{name}" not found')
+        pod = stored.raw
+        names = [c["name"] for c in pod.get("spec", {}).get("containers", [])]
+        container = params.get("container")
+        if container is None:
+            if len(names) != 1:
+                return _status(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                                                  f"choose one of: [{' '.join(names)}]")
+            container = names[0]
+        if container not in names:
+            return _status(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        for cs in pod.get("status", {}).get("containerStatuses", []):
+            waiting = cs.get("state", {}).get("waiting")
+            if cs.get("name") == container and waiting and waiting.get("reason") == "ContainerCreating":
+                return _status(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: '
+                                                  "ContainerCreating")
+        with self._logs_lock:
+            lines = list(self.logs.get((str(ns), str(name), container), []))
+        if "sinceSeconds" in params:
+            lines = [(at, line) for at, line in lines if at >= time.time() - int(params["sinceSeconds"])]
+        if "tailLines" in params:
+            lines = lines[-int(params["tailLines"]):] if int(params["tailLines"]) else []
+        body = "".join(line + "\n" for _, line in lines).encode()
+        return kmock.Response(status=200, headers={"Content-Type": "text/plain"}, payload=body)
 
     def api_client(self) -> client.ApiClient:
         configuration = client.Configuration()
@@ -103,20 +155,27 @@ class KubeApi:
         self.put("apps/v1/replicasets", ns, f"{name}-impostor", _replicaset(name, ns, 9, owner=f"{name}-canary"))
 
     def seed_pod(self, name: str, ns: str, *, owner_rs: str | None = None, waiting: str | None = None,
-                 restarts: int = 0) -> None:
-        """A running pod, ready unless a container is `waiting` (e.g. CrashLoopBackOff); owned by `owner_rs`."""
+                 restarts: int = 0, containers: tuple[str, ...] = ("app",), age_s: float | None = None,
+                 annotations: dict[str, str] | None = None) -> None:
+        """A running pod, ready unless a container is `waiting` (e.g. CrashLoopBackOff); owned by `owner_rs`;
+        created `age_s` seconds ago when given."""
         state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
         metadata: dict[str, Any] = {"name": name, "namespace": ns}
+        if age_s is not None:
+            created = datetime.fromtimestamp(time.time() - age_s, tz=UTC)
+            metadata["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if annotations:
+            metadata["annotations"] = annotations
         if owner_rs is not None:
             metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner_rs,
                                             "uid": f"uid-{owner_rs}", "controller": True}]
         self.put("v1/pods", ns, name, {
             "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-            "spec": {"containers": [{"name": "app", "image": "x"}]},
+            "spec": {"containers": [{"name": c, "image": "x"} for c in containers]},
             "status": {"phase": "Running",
                        "conditions": [{"type": "Ready", "status": "False" if waiting else "True"}],
-                       "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": waiting is None,
-                                              "restartCount": restarts, "state": state}]},
+                       "containerStatuses": [{"name": c, "image": "x", "imageID": "", "ready": waiting is None,
+                                              "restartCount": restarts, "state": state} for c in containers]},
         })
 
     def seed_node(self, name: str, *, ready: bool = True) -> None:
@@ -164,6 +223,14 @@ def _replicaset(name: str, ns: str, rev: int, *, owner: str) -> dict[str, Any]:
         "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name, "pod-template-hash": f"h{rev}"}},
                  "template": template},
     }
+
+
+def _status(code: int, reason: str, message: str) -> kmock.Response:
+    """A Kubernetes Status answer, as the API server refuses a request."""
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+    return kmock.Response(status=code, headers={"Content-Type": "application/json"},
+                          payload=json.dumps(body).encode())
 
 
 def closed_port_url() -> str:
