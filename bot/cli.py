@@ -29,7 +29,7 @@ log = logging.getLogger("opsbot")
 EXIT_CONFIG = 1         # the config file is missing or invalid
 EXIT_START = 2          # anything else that keeps the bot from starting (environment, Slack, port, database)
 EXIT_INTERRUPTED = 130  # Ctrl-C during `db upgrade`, `config check` or `console`
-STOP_S = 8.0            # from the stop signal to the exit, whatever still runs: 2 s inside docker stop's 10 s, for a loaded host
+STOP_S = 8.0            # signal to exit, whatever still runs: 2 s inside docker stop's 10 s, for a loaded host
 
 
 class CliError(Exception):
