@@ -16,6 +16,9 @@ from integrations.base import (
     Finding,
     Outcome,
     Progress,
+    QueuePeek,
+    RedrivePlan,
+    RedriveTarget,
     RollbackPlan,
     RollbackTarget,
     ScalePlan,
@@ -83,3 +86,17 @@ class DeferredScale(ScaleTarget):
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
         return self._get().scale(plan, progress=progress)
+
+
+class DeferredRedrive(RedriveTarget):
+    def __init__(self, get: Callable[[], RedriveTarget]) -> None:
+        self._get = get
+
+    def peek(self, *, limit: int) -> QueuePeek:
+        return self._get().peek(limit=limit)
+
+    def plan_redrive(self, *, max_messages: int | None) -> RedrivePlan:
+        return self._get().plan_redrive(max_messages=max_messages)
+
+    def redrive(self, plan: RedrivePlan, *, progress: Progress) -> Outcome:
+        return self._get().redrive(plan, progress=progress)

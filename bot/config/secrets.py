@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from bot.config.values import Strict
 
@@ -48,3 +48,28 @@ class SecretRef(Strict):
         if not value:
             raise SecretMissing(f"the secret in {self} is not set")
         return value
+
+
+def configured_values(config: BaseModel, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The value of every secret `config` names anywhere (those set now): what a `bot.masking.Masker` hides.
+    A secret that is not set is skipped here; whatever uses it reports that."""
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, SecretRef):
+            try:
+                found.append(value.reveal(environ))
+            except SecretMissing:
+                pass
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(config)
+    return found
