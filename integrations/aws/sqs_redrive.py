@@ -184,7 +184,8 @@ class SqsRedriveQueue:
             arn = self._attributes(plan.queue_url, "QueueArn")["QueueArn"]
             destination = self._attributes(plan.source_url, "QueueArn")["QueueArn"]
             try:
-                self._sqs().start_message_move_task(SourceArn=arn, DestinationArn=destination)
+                before = self._newest_task(arn)
+                handle = self._sqs().start_message_move_task(SourceArn=arn, DestinationArn=destination)["TaskHandle"]
             except ClientError as exc:
                 code = code_of(exc)
                 if code not in NO_MOVE_TASKS and not code.isdigit():
@@ -198,8 +199,13 @@ class SqsRedriveQueue:
 
         def ended() -> dict[str, Any] | None:
             with translated(self.subject):
-                found = self._sqs().list_message_move_tasks(SourceArn=arn, MaxResults=1).get("Results", [])
-            task = dict(found[0]) if found else {"Status": "RUNNING"}
+                task = self._newest_task(arn)
+            # The newest task is ours once it carries our handle (while it runs) or is newer than the newest
+            # before ours (once it ended); until then the list may not show ours yet.
+            ours = task is not None and (task.get("TaskHandle") == handle or before is None
+                                         or task.get("StartedTimestamp") != before.get("StartedTimestamp"))
+            if task is None or not ours:
+                task = {"Status": "RUNNING"}
             counts = _task_counts(task)
             if task.get("Status") not in TASK_ENDED and counts[1] and counts not in last:
                 last.append(counts)
@@ -218,6 +224,10 @@ class SqsRedriveQueue:
         reason = str(task.get("FailureReason") or "no reason given")[:200]
         return Outcome(False, f"the move task ended {task.get('Status')} ({reason}) after moving {moved} of {total} "
                               "message(s); the rest are still in the dead-letter queue", {"moved": str(moved)})
+
+    def _newest_task(self, arn: str) -> dict[str, Any] | None:
+        found = self._sqs().list_message_move_tasks(SourceArn=arn, MaxResults=1).get("Results", [])
+        return dict(found[0]) if found else None
 
     def _move_batches(self, plan: RedrivePlan, progress: Progress) -> Outcome:
         """Receive, send to the source, delete what the source accepted; batch by batch until the limit (or

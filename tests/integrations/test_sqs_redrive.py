@@ -44,14 +44,17 @@ def test_peek_by_queue_name_resolves_the_url(aws, queues):  # noqa: F811
     assert dlq(aws, "orders-dlq").peek(limit=5).waiting == 1
 
 
-def follow(aws, queues, *tasks):  # noqa: F811
-    """Redrive everything with the move task scripted (moto has none): returns outcome, progress, stub."""
+def follow(aws, queues, *tasks, before=None, timeout="30m"):  # noqa: F811
+    """Redrive everything with the move task scripted (moto has none): returns outcome and progress lines.
+    `before` is the newest task SQS lists before ours starts."""
     source, url = queues.pair()
     queues.fill(url, 20)
-    target, lines = dlq(aws, url), []
+    target, lines = dlq(aws, url, timeout=timeout), []
     plan = target.plan_redrive(max_messages=None)
     # PartialStubber on the two move-task calls only: moto 5.2.5 does not implement them.
     with PartialStubber(aws.clients.client("sqs"), "StartMessageMoveTask", "ListMessageMoveTasks") as stub:
+        stub.add_response("list_message_move_tasks", {"Results": [before] if before else []},
+                          {"SourceArn": queues.arn(url), "MaxResults": 1})
         stub.add_response("start_message_move_task", {"TaskHandle": "task-1"},
                           {"SourceArn": queues.arn(url), "DestinationArn": queues.arn(source)})
         for task in tasks:
@@ -62,9 +65,10 @@ def follow(aws, queues, *tasks):  # noqa: F811
     return outcome, lines
 
 
-def task(status, moved, total=20, **extra):
+def task(status, moved, total=20, started=1_800_000_000_000, **extra):
+    handle = {"TaskHandle": "task-1"} if status == "RUNNING" else {}
     return {"Status": status, "ApproximateNumberOfMessagesMoved": moved, "ApproximateNumberOfMessagesToMove": total,
-            **extra}
+            "StartedTimestamp": started, **handle, **extra}
 
 
 def test_redrive_of_everything_follows_an_sqs_move_task(aws, queues):  # noqa: F811
@@ -75,6 +79,13 @@ def test_redrive_of_everything_follows_an_sqs_move_task(aws, queues):  # noqa: F
                      "moved 5/20", "moved 12/20"]
 
 
+def test_an_earlier_finished_task_listed_before_ours_is_not_taken_for_ours(aws, queues):  # noqa: F811
+    earlier = task("COMPLETED", 3, total=3, started=1_700_000_000_000)
+    outcome, lines = follow(aws, queues, earlier, earlier, task("RUNNING", 9), task("COMPLETED", 20), before=earlier)
+    assert outcome.ok and outcome.summary == "moved 20 of 20 message(s) from orders-dlq to orders"
+    assert lines[1:] == ["moved 9/20"]
+
+
 def test_a_failed_move_task_says_why_and_how_far_it_got(aws, queues):  # noqa: F811
     outcome, _ = follow(aws, queues, task("RUNNING", 3), task("FAILED", 7, FailureReason="AccessDenied on kms"))
     assert not outcome.ok
@@ -83,9 +94,9 @@ def test_a_failed_move_task_says_why_and_how_far_it_got(aws, queues):  # noqa: F
 
 
 def test_a_move_task_still_running_at_the_timeout_is_left_to_aws(aws, queues):  # noqa: F811
-    # 30 min at a 10 s poll: 181 answers, all RUNNING.
-    outcome, _ = follow(aws, queues, *[task("RUNNING", 4)] * 181)
-    assert not outcome.ok and outcome.summary.startswith("the move task still runs after 30m (moved 4 of 20 so far)")
+    # 1 min at a 10 s poll: 7 answers, all RUNNING.
+    outcome, _ = follow(aws, queues, *[task("RUNNING", 4)] * 7, timeout="1m")
+    assert not outcome.ok and outcome.summary.startswith("the move task still runs after 1m (moved 4 of 20 so far)")
 
 
 def test_a_move_task_refused_for_permissions_is_not_worked_around(aws, queues):  # noqa: F811
@@ -93,7 +104,8 @@ def test_a_move_task_refused_for_permissions_is_not_worked_around(aws, queues): 
     queues.fill(url, 2)
     target = dlq(aws, url)
     plan = target.plan_redrive(max_messages=None)
-    with PartialStubber(aws.clients.client("sqs"), "StartMessageMoveTask") as stub:
+    with PartialStubber(aws.clients.client("sqs"), "StartMessageMoveTask", "ListMessageMoveTasks") as stub:
+        stub.add_response("list_message_move_tasks", {"Results": []})
         stub.add_client_error("start_message_move_task", "AccessDenied", http_status_code=403)
         with pytest.raises(AccessDeniedError, match="queue orders-dlq: AWS credentials expired or not allowed"):
             target.redrive(plan, progress=lambda line: None)
