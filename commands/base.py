@@ -11,7 +11,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.config.secrets import revealed_values
 from bot.errors import UsageError
+from bot.masking import Masker
 from bot.reply import Reply
 from bot.runtime import Runtime
 
@@ -93,3 +95,10 @@ def parse_flags(args: list[str], *, flags: tuple[str, ...]) -> tuple[list[str], 
         else:
             words.append(arg)
     return words, found
+
+
+def masker(rt: Runtime) -> Masker:
+    """What hides secrets in text a command shows (logs, queue bodies, script output): every secret the config
+    names that can be read now, the bot's own Slack credentials, and credential-shaped text."""
+    own = (rt.settings.slack_bot_token, rt.settings.slack_signing_secret, rt.settings.slack_app_token)
+    return Masker([*revealed_values(rt.config), *(s.get_secret_value() for s in own if s is not None)])

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import humanize
-from bot.config.secrets import revealed_values
 from bot.config.services import Service
 from bot.config.values import parse_duration
 from bot.errors import NotFoundError, UsageError
 from bot.masking import Masker
 from bot.reply import Attachment, Context, Reply, Section, code, escape, truncate
 from bot.runtime import Runtime
-from commands.base import CommandContext, Subcommand, did_you_mean
+from commands.base import CommandContext, Subcommand, did_you_mean, masker
 from integrations.base import LogLine, LogReading, LogRequest, LogStream
 
 USAGE = "/ops logs <service> [--since 15m] [--grep TEXT] [--tail N] [--container C]"
@@ -91,7 +90,7 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
         raise UsageError(f"`--container` picks a container of a pod, but {code(service.name)} reads CloudWatch Logs.")
     reading = source.read_logs(LogRequest(since=query.since, lines=SCAN_LINES if query.grep else query.tail,
                                           contains=query.grep, container=query.container))
-    streams = select(reading, query, Masker(_secrets(ctx.rt)))
+    streams = select(reading, query, masker(ctx.rt))
     return render(query, reading, streams, now=ctx.rt.clock())
 
 
@@ -182,13 +181,6 @@ def _known(services: tuple[Service, ...]) -> str:
         return "No services are configured yet: add them under `services:` in ops.yaml."
     listing = ", ".join(f"`{s.name}`" for s in services[:20])
     return f"Known services: {listing}."
-
-
-def _secrets(rt: Runtime) -> list[str]:
-    """The values to mask besides credential shapes: every secret the config names that can be read now, and
-    the bot's own Slack credentials."""
-    own = (rt.settings.slack_bot_token, rt.settings.slack_signing_secret, rt.settings.slack_app_token)
-    return [*revealed_values(rt.config), *(s.get_secret_value() for s in own if s is not None)]
 
 
 # --- what is shown -------------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ built once by `integrations.factory.build_integrations()`, which imports an SDK 
 something that needs it.
 
 Destructive operations are plan -> apply: `plan_*()` computes what would change without changing anything
-(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()` and `scale()` do exactly
-that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON with the pending action
-(`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the confirmation click.
+(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()`, `scale()` and
+`redrive()` do exactly that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON
+with the pending action (`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the
+confirmation click.
 
 Errors, all with a short message that is safe to show in Slack. `temporary` says whether asking again later
 may work; nothing is retried automatically where a retry could change something twice.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -98,8 +99,15 @@ class ScalePlan(_Plan):
     replicas: int
 
 
-Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan, Field(discriminator="kind")]
-PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan] = TypeAdapter(Plan)
+class RedrivePlan(_Plan):
+    kind: Literal["redrive"] = "redrive"
+    queue_url: str               # the dead-letter queue the messages leave
+    source_url: str              # the queue they go back to
+    max_messages: int | None     # None: every message waiting when the redrive starts
+
+
+Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan | RedrivePlan, Field(discriminator="kind")]
+PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan | RedrivePlan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +190,40 @@ class LogSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueMessage:
+    """One message of a peek, as the queue holds it (the body is not masked or trimmed here)."""
+
+    message_id: str
+    body: str
+    receive_count: int           # ApproximateReceiveCount, this peek included
+    sent_at: datetime | None     # SentTimestamp
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePeek:
+    queue: str                   # the queue's name
+    waiting: int                 # ApproximateNumberOfMessages
+    in_flight: int               # ApproximateNumberOfMessagesNotVisible: received by someone, not yet deleted
+    messages: tuple[QueueMessage, ...]
+
+
+class RedriveTarget(Protocol):
+    """A dead-letter queue: look at what is waiting, and move it back to its source queue.
+
+    peek() leaves every message where it was (visible again at once). plan_redrive() finds the source queue
+    and raises NotPossibleError when there is none, or several to choose from, or nothing waiting.
+    redrive() sends each message to the source before it deletes it from the dead-letter queue: a message is
+    never lost, and one may arrive twice if the bot stops between the two.
+    """
+
+    def peek(self, *, limit: int) -> QueuePeek: ...
+
+    def plan_redrive(self, *, max_messages: int | None) -> RedrivePlan: ...
+
+    def redrive(self, plan: RedrivePlan, *, progress: Progress) -> Outcome: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Integrations:
     """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
 
@@ -190,6 +232,7 @@ class Integrations:
     backup_targets: Mapping[str, BackupTarget] = field(default_factory=dict)
     scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
     log_sources: Mapping[str, LogSource] = field(default_factory=dict)
+    dlq_targets: Mapping[str, RedriveTarget] = field(default_factory=dict)    # by queue or service name
     # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
     # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
     check_sources: Mapping[str, StatusSource] = field(default_factory=dict)

@@ -19,6 +19,9 @@ from integrations.base import (
     LogSource,
     Outcome,
     Progress,
+    QueuePeek,
+    RedrivePlan,
+    RedriveTarget,
     RollbackPlan,
     RollbackTarget,
     ScalePlan,
@@ -94,3 +97,17 @@ class DeferredLogs(LogSource):
 
     def read_logs(self, request: LogRequest) -> LogReading:
         return self._get().read_logs(request)
+
+
+class DeferredRedrive(RedriveTarget):
+    def __init__(self, get: Callable[[], RedriveTarget]) -> None:
+        self._get = get
+
+    def peek(self, *, limit: int) -> QueuePeek:
+        return self._get().peek(limit=limit)
+
+    def plan_redrive(self, *, max_messages: int | None) -> RedrivePlan:
+        return self._get().plan_redrive(max_messages=max_messages)
+
+    def redrive(self, plan: RedrivePlan, *, progress: Progress) -> Outcome:
+        return self._get().redrive(plan, progress=progress)

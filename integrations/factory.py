@@ -24,6 +24,7 @@ from bot.config.checklists import (
     SqlCheck,
     TlsExpiryCheck,
 )
+from bot.config.queues import REDRIVE_TIMEOUT
 from bot.config.services import (
     BeanstalkConfig,
     CloudFormationConfig,
@@ -38,12 +39,21 @@ from integrations.base import (
     BackupTarget,
     Integrations,
     LogSource,
+    RedriveTarget,
     RollbackTarget,
     ScaleTarget,
     StatusSource,
     check_key,
 )
-from integrations.deferred import DeferredBackup, DeferredLogs, DeferredRollback, DeferredScale, DeferredSource, Once
+from integrations.deferred import (
+    DeferredBackup,
+    DeferredLogs,
+    DeferredRedrive,
+    DeferredRollback,
+    DeferredScale,
+    DeferredSource,
+    Once,
+)
 from integrations.http import HttpHealth, SharedClient
 from integrations.unavailable import Unavailable
 
@@ -56,6 +66,7 @@ if TYPE_CHECKING:
     from integrations.aws.lambda_ import LambdaAlias
     from integrations.aws.logs import CloudWatchLogGroups
     from integrations.aws.rds import RdsInstance
+    from integrations.aws.sqs_redrive import SqsRedriveQueue
     from integrations.kubernetes import KubernetesDeployment
     from integrations.kubernetes_backup import KubernetesCronJobBackup
     from integrations.kubernetes_logs import KubernetesPodLogs
@@ -144,6 +155,12 @@ def _dlq(b: _Builder, queue: str) -> StatusSource:
     return SqsDeadLetterQueue(queue, b.aws())
 
 
+def _redrive(b: _Builder, queue: str, source_url: str | None, timeout: timedelta) -> SqsRedriveQueue:
+    from integrations.aws.sqs_redrive import SqsRedriveQueue
+
+    return SqsRedriveQueue(queue, b.aws(), source_url=source_url, timeout=timeout, poll_interval_s=b.aws_poll())
+
+
 def _beanstalk(b: _Builder, cfg: BeanstalkConfig) -> BeanstalkEnvironment:
     from integrations.aws.beanstalk import BeanstalkEnvironment
 
@@ -218,6 +235,7 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
         sources.append(DeferredSource(Once(partial(_alarms, b, svc.alarms))))
     if svc.sqs_dlq is not None:
         sources.append(DeferredSource(Once(partial(_dlq, b, svc.sqs_dlq))))
+        out.dlq[svc.name] = DeferredRedrive(Once(partial(_redrive, b, svc.sqs_dlq, None, REDRIVE_TIMEOUT)))
     if svc.beanstalk is not None:
         env = Once(partial(_beanstalk, b, svc.beanstalk))
         sources.append(DeferredSource(env))
@@ -256,6 +274,7 @@ class _Out:
     rollback: dict[str, RollbackTarget] = field(default_factory=dict)
     backup: dict[str, BackupTarget] = field(default_factory=dict)
     scale: dict[str, ScaleTarget] = field(default_factory=dict)
+    dlq: dict[str, RedriveTarget] = field(default_factory=dict)
     checks: dict[str, StatusSource] = field(default_factory=dict)
     logs: dict[str, LogSource] = field(default_factory=dict)
 
@@ -333,9 +352,12 @@ def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrati
         _service(b, svc, out)
     for db in config.databases:
         _database(b, db, out)
+    for queue in config.queues:
+        out.dlq[queue.name] = DeferredRedrive(Once(partial(
+            _redrive, b, str(queue.url), str(queue.source_url) if queue.source_url else None, queue.redrive_timeout)))
     if config.integrations.kubernetes is not None:
         out.status[NODES] = (DeferredSource(Once(partial(_nodes, b))),)
     _checks(b, config, out)
     return Integrations(status_sources=out.status, rollback_targets=out.rollback,
-                        backup_targets=out.backup, scale_targets=out.scale, check_sources=out.checks,
-                        log_sources=out.logs)
+                        backup_targets=out.backup, scale_targets=out.scale, dlq_targets=out.dlq,
+                        check_sources=out.checks, log_sources=out.logs)

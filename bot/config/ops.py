@@ -17,6 +17,7 @@ from bot.config.access import Channels, Permissions
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
 from bot.config.operations import OperationSettings
+from bot.config.queues import QueueConfig
 from bot.config.services import Database, IntegrationSettings, Service
 from bot.config.values import Problems, Strict, Zone
 
@@ -34,6 +35,7 @@ class OpsConfig(Strict):
     scheduler: SchedulerSettings = SchedulerSettings()
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
+    queues: tuple[QueueConfig, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -43,8 +45,8 @@ class OpsConfig(Strict):
             problems.append(("integrations.kubernetes", "a service or database uses kubernetes: add "
                              "`integrations: {kubernetes: {...}}`"))
         if self.needs_aws and self.integrations.aws is None:
-            problems.append(("integrations.aws", "a service or database uses AWS: add `integrations: {aws: {...}}` "
-                             "(may be empty)"))
+            problems.append(("integrations.aws", "a service, database or queue uses AWS: add "
+                             "`integrations: {aws: {...}}` (may be empty)"))
         problems += _found(partial(validate_checklist_targets, self.checklists, self.reports,
                                    integrations=self.integrations, service=self.service, database=self.database))
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
@@ -55,18 +57,20 @@ class OpsConfig(Strict):
     def _unique_names(self) -> list[tuple[str, str]]:
         seen: set[str] = set()
         problems = []
-        items: list[tuple[str, Service | Database]] = [
+        items: list[tuple[str, Service | Database | QueueConfig]] = [
             *((f"services[{i}].name", s) for i, s in enumerate(self.services)),
-            *((f"databases[{i}].name", d) for i, d in enumerate(self.databases))]
+            *((f"databases[{i}].name", d) for i, d in enumerate(self.databases)),
+            *((f"queues[{i}].name", q) for i, q in enumerate(self.queues))]
         for where, item in items:
             if item.name in seen:
-                problems.append((where, f"the name {item.name!r} is used twice (services and databases share names)"))
+                problems.append((where, f"the name {item.name!r} is used twice (services, databases and queues "
+                                        "share names)"))
             seen.add(item.name)
         return problems
 
     @property
     def needs_aws(self) -> bool:
-        return any(s.uses_aws for s in self.services) or any(d.rds for d in self.databases)
+        return any(s.uses_aws for s in self.services) or any(d.rds for d in self.databases) or bool(self.queues)
 
     @property
     def needs_kubernetes(self) -> bool:

@@ -42,6 +42,11 @@ def summary(config: OpsConfig, path: Path) -> str:
         how += [f"cronjob {d.kubernetes_cronjob.namespace}/{d.kubernetes_cronjob.name}"] if d.kubernetes_cronjob else []
         lines.append(f"    - {d.name}: {', '.join(how) or 'no backup mechanism'}, max backup age "
                      f"{d.max_backup_age.total_seconds() / 3600:g}h")
+    if config.queues:
+        lines.append(f"  queues       {len(config.queues)}")
+    for q in config.queues:
+        source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
+        lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
     return "\n".join(lines + _schedules(config))
 
 

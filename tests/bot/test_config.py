@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config, parse_config
+from bot.config.summary import summary
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -106,7 +107,8 @@ def _escalation(*notify, rotations=(ROTATION,)):
 @pytest.mark.parametrize(("raw", "problem"), [
     ({"permissions": {"commands": {"incdent": []}}},
      "permissions.commands.incdent: not an /ops command, so this would restrict nothing; valid: help, status, "
-     "logs, incident, ack, alert, oncall, rollback, backup, scale, checklist, report; did you mean `incident`?"),
+     "logs, incident, ack, alert, oncall, rollback, backup, scale, dlq, checklist, report, redrive; did you mean "
+     "`incident`?"),
     ({"permissions": {"commands": {"confirm": []}}},
      "permissions.commands.confirm: `confirm` is checked as the command it confirms"),
     ({"permissions": {"roles": {"deployer": ["U0ALICE"]}, "commands": {"rollback": ["deployr"]}}},
@@ -195,6 +197,30 @@ def test_every_cross_reference_problem_is_reported_at_once_each_at_its_own_key_p
     problems = _problems({"services": [{"name": "a"}, {"name": "a"}],
                           "checklists": {"m": {"checks": [{"check": "http", "service": "nope"}]}},
                           **_escalation("oncall:nope")})
-    assert problems == ["services[1].name: the name 'a' is used twice (services and databases share names)",
+    assert problems == ["services[1].name: the name 'a' is used twice (services, databases and queues share names)",
                         "checklists.m.checks[0]: no service named 'nope'",
                         "alerts.escalation.P1.steps[0].notify[0]: no rotation named 'nope'; valid: primary"]
+
+
+QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq"
+
+
+def test_a_dead_letter_queue_needs_aws_and_a_queue_url():
+    assert _problems({"queues": [{"name": "orders-dlq", "url": QUEUE_URL}]}) == [
+        "integrations.aws: a service, database or queue uses AWS: add `integrations: {aws: {...}}` (may be empty)"]
+    problems = _problems({"integrations": {"aws": {}}, "queues": [
+        {"name": "orders-dlq", "url": "https://sqs.eu-west-1.amazonaws.com/orders-dlq",
+         "source_url": "arn:aws:sqs:eu-west-1:123456789012:orders"}]})
+    assert problems[0].startswith("queues[0].url: not a queue URL; SQS shows it as https://sqs.<region>.amazonaws.com")
+    assert problems[1].startswith("queues[0].source_url: ")
+
+
+def test_queues_share_names_with_services_and_redrive_is_a_permission_key():
+    problems = _problems({"integrations": {"aws": {}}, "services": [{"name": "orders-dlq"}],
+                          "queues": [{"name": "orders-dlq", "url": QUEUE_URL}]})
+    assert problems == ["queues[0].name: the name 'orders-dlq' is used twice (services, databases and queues share "
+                        "names)"]
+    cfg = parse_config({"integrations": {"aws": {}}, "queues": [{"name": "orders-dlq", "url": QUEUE_URL}],
+                        "permissions": {"roles": {"ops": ["U0ALICE"]}, "commands": {"dlq": [], "redrive": ["ops"]}}})
+    assert cfg.queues[0].redrive_timeout == timedelta(minutes=30) and cfg.queues[0].source_url is None
+    assert "  queues       1\n    - orders-dlq: orders-dlq -> found in AWS" in summary(cfg, Path("ops.yaml"))

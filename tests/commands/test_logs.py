@@ -108,7 +108,7 @@ def test_logs_config_is_checked_where_it_is_written() -> None:
         parse_config({"integrations": {"aws": {}}, "services": [
             {"name": "a", "logs": {"group": []}}, {"name": "b", "logs": {"group": "has space"}}]})
     assert [p.split(":")[0] for p in refused.value.problems] == ["services[0].logs.group", "services[1].logs.group"]
-    with pytest.raises(ConfigError, match="integrations.aws: a service or database uses AWS"):
+    with pytest.raises(ConfigError, match="integrations.aws: a service, database or queue uses AWS"):
         parse_config({"services": [{"name": "a", "logs": {"group": "/aws/lambda/a"}}]})
     masked_only = parse_config({"services": [{"name": "a", "logs": {"mask": [{"secret": "K"}]}}]})
     assert masked_only.services[0].logs is not None and masked_only.services[0].logs.groups == ()
