@@ -6,8 +6,8 @@ built once by `integrations.factory.build_integrations()`, which imports an SDK 
 something that needs it.
 
 Destructive operations are plan -> apply: `plan_*()` computes what would change without changing anything
-(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()` and `scale()` do exactly
-that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON with the pending action
+(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()`, `scale()` and `restart()`
+do exactly that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON with the pending action
 (`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the confirmation click.
 
 Errors, all with a short message that is safe to show in Slack. `temporary` says whether asking again later
@@ -98,8 +98,13 @@ class ScalePlan(_Plan):
     replicas: int
 
 
-Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan, Field(discriminator="kind")]
-PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan] = TypeAdapter(Plan)
+class RestartPlan(_Plan):
+    kind: Literal["restart"] = "restart"
+    from_ref: str                # the target's last restart (or update) when planned: apply refuses if it moved
+
+
+Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan | RestartPlan, Field(discriminator="kind")]
+PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan | RestartPlan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,14 @@ class ScaleTarget(Protocol):
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome: ...
 
 
+class RestartTarget(Protocol):
+    """Restarts a service's processes in place (same release): pods replaced, app servers restarted."""
+
+    def plan_restart(self) -> RestartPlan: ...
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Integrations:
     """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
@@ -148,6 +161,7 @@ class Integrations:
     rollback_targets: Mapping[str, RollbackTarget] = field(default_factory=dict)
     backup_targets: Mapping[str, BackupTarget] = field(default_factory=dict)
     scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
+    restart_targets: Mapping[str, RestartTarget] = field(default_factory=dict)
     # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
     # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
     check_sources: Mapping[str, StatusSource] = field(default_factory=dict)

@@ -16,6 +16,8 @@ from integrations.base import (
     Finding,
     Outcome,
     Progress,
+    RestartPlan,
+    RestartTarget,
     RollbackPlan,
     RollbackTarget,
     ScalePlan,
@@ -83,3 +85,14 @@ class DeferredScale(ScaleTarget):
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
         return self._get().scale(plan, progress=progress)
+
+
+class DeferredRestart(RestartTarget):
+    def __init__(self, get: Callable[[], RestartTarget]) -> None:
+        self._get = get
+
+    def plan_restart(self) -> RestartPlan:
+        return self._get().plan_restart()
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
+        return self._get().restart(plan, progress=progress)

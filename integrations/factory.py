@@ -37,12 +37,20 @@ from integrations.base import (
     AdapterError,
     BackupTarget,
     Integrations,
+    RestartTarget,
     RollbackTarget,
     ScaleTarget,
     StatusSource,
     check_key,
 )
-from integrations.deferred import DeferredBackup, DeferredRollback, DeferredScale, DeferredSource, Once
+from integrations.deferred import (
+    DeferredBackup,
+    DeferredRestart,
+    DeferredRollback,
+    DeferredScale,
+    DeferredSource,
+    Once,
+)
 from integrations.http import HttpHealth, SharedClient
 from integrations.unavailable import Unavailable
 
@@ -108,7 +116,7 @@ def _deployment(b: _Builder, cfg: KubernetesDeploymentConfig) -> KubernetesDeplo
     from integrations.kubernetes import KubernetesDeployment
 
     return b.with_k8s(lambda api: KubernetesDeployment(cfg, api, timeout_s=b.k8s_timeout(),
-                                                       poll_interval_s=b.k8s_poll()))
+                                                       poll_interval_s=b.k8s_poll(), clock=b.clock))
 
 
 def _lambda(b: _Builder, cfg: LambdaAliasConfig) -> LambdaAlias:
@@ -160,12 +168,13 @@ def _cronjob(b: _Builder, db: Database, max_age: timedelta) -> KubernetesCronJob
 def _service(b: _Builder, svc: Service, out: _Out) -> None:
     sources: list[StatusSource] = []
     rollback: RollbackTarget | None = None
+    restart: RestartTarget | None = None
     if svc.health is not None:
         sources.append(HttpHealth(svc.health, b.http))
     if svc.kubernetes is not None:
         dep = Once(partial(_deployment, b, svc.kubernetes))
         sources.append(DeferredSource(dep))
-        rollback = DeferredRollback(dep)
+        rollback, restart = DeferredRollback(dep), DeferredRestart(dep)
         out.scale[svc.name] = DeferredScale(dep)
     if svc.lambda_ is not None:
         fn = Once(partial(_lambda, b, svc.lambda_))
@@ -179,6 +188,7 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
         env = Once(partial(_beanstalk, b, svc.beanstalk))
         sources.append(DeferredSource(env))
         rollback = rollback or DeferredRollback(env)
+        restart = restart or DeferredRestart(env)
     if svc.cloudformation is not None:
         stack = Once(partial(_stack, b, svc.cloudformation))
         sources.append(DeferredSource(stack))
@@ -186,6 +196,8 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
     out.status[svc.name] = tuple(sources)
     if rollback is not None:
         out.rollback[svc.name] = rollback
+    if restart is not None:
+        out.restart[svc.name] = restart
 
 
 def _database(b: _Builder, db: Database, out: _Out) -> None:
@@ -210,6 +222,7 @@ class _Out:
     rollback: dict[str, RollbackTarget] = field(default_factory=dict)
     backup: dict[str, BackupTarget] = field(default_factory=dict)
     scale: dict[str, ScaleTarget] = field(default_factory=dict)
+    restart: dict[str, RestartTarget] = field(default_factory=dict)
     checks: dict[str, StatusSource] = field(default_factory=dict)
 
 
@@ -290,4 +303,5 @@ def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrati
         out.status[NODES] = (DeferredSource(Once(partial(_nodes, b))),)
     _checks(b, config, out)
     return Integrations(status_sources=out.status, rollback_targets=out.rollback,
-                        backup_targets=out.backup, scale_targets=out.scale, check_sources=out.checks)
+                        backup_targets=out.backup, scale_targets=out.scale, restart_targets=out.restart,
+                        check_sources=out.checks)

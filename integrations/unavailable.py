@@ -1,6 +1,6 @@
 """Stand-in for an integration that could not be set up (no kubeconfig, unknown context, no region).
 
-The bot still starts; every status source, rollback, backup or scale that needs the integration
+The bot still starts; every status source, rollback, backup, scale or restart that needs the integration
 answers with the setup error, so the on-call engineer sees why instead of a missing line.
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ from integrations.base import (
     Finding,
     Outcome,
     Progress,
+    RestartPlan,
+    RestartTarget,
     RollbackPlan,
     RollbackTarget,
     ScalePlan,
@@ -22,7 +24,7 @@ from integrations.base import (
 )
 
 
-class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget):
+class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget, RestartTarget):
     def __init__(self, error: AdapterError, *, timeout_s: float = 1.0) -> None:
         self._error = error
         self._timeout_s = timeout_s
@@ -50,4 +52,10 @@ class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget):
         raise self._error
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
+        raise self._error
+
+    def plan_restart(self) -> RestartPlan:
+        raise self._error
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
         raise self._error

@@ -10,8 +10,8 @@ from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Contex
 from bot.storage.models import ActionState
 from integrations.base import Plan
 
-VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale"}
-NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling"}
+VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale", "restart": "Restart"}
+NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling", "restart": "Restart"}
 
 
 def confirmers(perms: Permissions, kind: str) -> str:
@@ -71,4 +71,5 @@ HOW = {
     "rollback": "add `kubernetes:`, `lambda:`, `beanstalk:` or `cloudformation:` to the service",
     "backup": "add `rds:` or `kubernetes_cronjob:` to the database",
     "scale": "add `kubernetes:` to the service",
+    "restart": "add `kubernetes:` or `beanstalk:` to the service",
 }

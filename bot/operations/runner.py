@@ -43,7 +43,16 @@ from bot.operations.card import card as action_card
 from bot.operations.card import ref as action_ref
 from bot.reply import escape, text_reply
 from bot.storage.db import session_scope
-from integrations.base import AdapterError, BackupPlan, Integrations, Outcome, Plan, Progress, RollbackPlan
+from integrations.base import (
+    AdapterError,
+    BackupPlan,
+    Integrations,
+    Outcome,
+    Plan,
+    Progress,
+    RestartPlan,
+    RollbackPlan,
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "operation"                   # audit_log.source of an operation's outcome row
@@ -62,6 +71,9 @@ def apply_plan(integ: Integrations, subject: str, plan: Plan, *, progress: Progr
     if isinstance(plan, BackupPlan):
         backup = integ.backup_targets.get(subject)
         return backup.backup(plan, progress=progress) if backup else missing
+    if isinstance(plan, RestartPlan):
+        restart = integ.restart_targets.get(subject)
+        return restart.restart(plan, progress=progress) if restart else missing
     scale = integ.scale_targets.get(subject)
     return scale.scale(plan, progress=progress) if scale else missing
 
