@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from integrations.aws import AwsClients
     from integrations.aws.beanstalk import BeanstalkEnvironment
     from integrations.aws.cloudformation import CloudFormationStack
-    from integrations.aws.lambda_ import LambdaAlias
+    from integrations.aws.lambda_ import LambdaAlias, LambdaFunction
     from integrations.aws.rds import RdsInstance
     from integrations.kubernetes import KubernetesDeployment
     from integrations.kubernetes_backup import KubernetesCronJobBackup
@@ -119,9 +119,11 @@ def _deployment(b: _Builder, cfg: KubernetesDeploymentConfig) -> KubernetesDeplo
                                                        poll_interval_s=b.k8s_poll(), clock=b.clock))
 
 
-def _lambda(b: _Builder, cfg: LambdaAliasConfig) -> LambdaAlias:
-    from integrations.aws.lambda_ import LambdaAlias
+def _lambda(b: _Builder, cfg: LambdaAliasConfig) -> LambdaAlias | LambdaFunction:
+    from integrations.aws.lambda_ import LambdaAlias, LambdaFunction
 
+    if cfg.alias is None:
+        return LambdaFunction(cfg, b.aws(), http=b.http.get, poll_interval_s=b.aws_poll())
     return LambdaAlias(cfg, b.aws())
 
 
