@@ -363,7 +363,8 @@ def test_cloudformation_status_and_nothing_to_roll_back_when_complete(aws):  # n
     aws.set_stack_status(STACK, "UPDATE_COMPLETE")
     with pytest.raises(NotPossibleError) as caught:
         target.plan_rollback()
-    assert str(caught.value) == "stack is UPDATE_COMPLETE: nothing to roll back; redeploy the previous template instead"
+    assert str(caught.value).startswith(f"no earlier template known for stack {STACK}: ")   # (see
+    # tests/integrations/test_cloudformation_templates.py for the rollback of a settled stack)
     aws.set_stack_status(STACK, "UPDATE_ROLLBACK_FAILED")
     assert target.check()[0].health is Health.DOWN
 
