@@ -107,7 +107,7 @@ class CloudFormationStack:
 
     @property
     def timeout_s(self) -> float:
-        return self.clients.timeout_s
+        return 2 * self.clients.timeout_s          # the stack, then (after it changed) its template
 
     def _client(self) -> Any:
         return self.clients.client("cloudformation")
