@@ -6,8 +6,8 @@ built once by `integrations.factory.build_integrations()`, which imports an SDK 
 something that needs it.
 
 Destructive operations are plan -> apply: `plan_*()` computes what would change without changing anything
-(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()`, `scale()` and
-`redrive()` do exactly that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON
+(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()`, `scale()`, `restart()`
+and `redrive()` do exactly that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON
 with the pending action (`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the
 confirmation click.
 
@@ -106,8 +106,15 @@ class RedrivePlan(_Plan):
     max_messages: int | None     # None: every message waiting when the redrive starts
 
 
-Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan | RedrivePlan, Field(discriminator="kind")]
-PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan | RedrivePlan] = TypeAdapter(Plan)
+
+class RestartPlan(_Plan):
+    kind: Literal["restart"] = "restart"
+    from_ref: str                # the target's last restart (or update) when planned: apply refuses if it moved
+
+
+
+Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan | RestartPlan | RedrivePlan, Field(discriminator="kind")]
+PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan | RestartPlan | RedrivePlan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,14 @@ class ScaleTarget(Protocol):
     def plan_scale(self, *, replicas: int) -> ScalePlan: ...
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome: ...
+
+
+class RestartTarget(Protocol):
+    """Restarts a service's processes in place (same release): pods replaced, app servers restarted."""
+
+    def plan_restart(self) -> RestartPlan: ...
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +248,7 @@ class Integrations:
     scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
     log_sources: Mapping[str, LogSource] = field(default_factory=dict)
     dlq_targets: Mapping[str, RedriveTarget] = field(default_factory=dict)    # by queue or service name
+    restart_targets: Mapping[str, RestartTarget] = field(default_factory=dict)
     # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
     # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
     check_sources: Mapping[str, StatusSource] = field(default_factory=dict)

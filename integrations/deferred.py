@@ -22,6 +22,8 @@ from integrations.base import (
     QueuePeek,
     RedrivePlan,
     RedriveTarget,
+    RestartPlan,
+    RestartTarget,
     RollbackPlan,
     RollbackTarget,
     ScalePlan,
@@ -111,3 +113,14 @@ class DeferredRedrive(RedriveTarget):
 
     def redrive(self, plan: RedrivePlan, *, progress: Progress) -> Outcome:
         return self._get().redrive(plan, progress=progress)
+
+
+class DeferredRestart(RestartTarget):
+    def __init__(self, get: Callable[[], RestartTarget]) -> None:
+        self._get = get
+
+    def plan_restart(self) -> RestartPlan:
+        return self._get().plan_restart()
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
+        return self._get().restart(plan, progress=progress)

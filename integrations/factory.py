@@ -40,6 +40,7 @@ from integrations.base import (
     Integrations,
     LogSource,
     RedriveTarget,
+    RestartTarget,
     RollbackTarget,
     ScaleTarget,
     StatusSource,
@@ -49,6 +50,7 @@ from integrations.deferred import (
     DeferredBackup,
     DeferredLogs,
     DeferredRedrive,
+    DeferredRestart,
     DeferredRollback,
     DeferredScale,
     DeferredSource,
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
     from integrations.aws import AwsClients
     from integrations.aws.beanstalk import BeanstalkEnvironment
     from integrations.aws.cloudformation import CloudFormationStack
-    from integrations.aws.lambda_ import LambdaAlias
+    from integrations.aws.lambda_ import LambdaAlias, LambdaFunction
     from integrations.aws.logs import CloudWatchLogGroups
     from integrations.aws.rds import RdsInstance
     from integrations.aws.sqs_redrive import SqsRedriveQueue
@@ -134,12 +136,14 @@ def _deployment(b: _Builder, cfg: KubernetesDeploymentConfig) -> KubernetesDeplo
     from integrations.kubernetes import KubernetesDeployment
 
     return b.with_k8s(lambda api: KubernetesDeployment(cfg, api, timeout_s=b.k8s_timeout(),
-                                                       poll_interval_s=b.k8s_poll()))
+                                                       poll_interval_s=b.k8s_poll(), clock=b.clock))
 
 
-def _lambda(b: _Builder, cfg: LambdaAliasConfig) -> LambdaAlias:
-    from integrations.aws.lambda_ import LambdaAlias
+def _lambda(b: _Builder, cfg: LambdaAliasConfig) -> LambdaAlias | LambdaFunction:
+    from integrations.aws.lambda_ import LambdaAlias, LambdaFunction
 
+    if cfg.alias is None:
+        return LambdaFunction(cfg, b.aws(), http=b.http.get, poll_interval_s=b.aws_poll())
     return LambdaAlias(cfg, b.aws())
 
 
@@ -220,12 +224,13 @@ def _logs(b: _Builder, svc: Service) -> LogSource | None:
 def _service(b: _Builder, svc: Service, out: _Out) -> None:
     sources: list[StatusSource] = []
     rollback: RollbackTarget | None = None
+    restart: RestartTarget | None = None
     if svc.health is not None:
         sources.append(HttpHealth(svc.health, b.http))
     if svc.kubernetes is not None:
         dep = Once(partial(_deployment, b, svc.kubernetes))
         sources.append(DeferredSource(dep))
-        rollback = DeferredRollback(dep)
+        rollback, restart = DeferredRollback(dep), DeferredRestart(dep)
         out.scale[svc.name] = DeferredScale(dep)
     if svc.lambda_ is not None:
         fn = Once(partial(_lambda, b, svc.lambda_))
@@ -240,6 +245,7 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
         env = Once(partial(_beanstalk, b, svc.beanstalk))
         sources.append(DeferredSource(env))
         rollback = rollback or DeferredRollback(env)
+        restart = restart or DeferredRestart(env)
     if svc.cloudformation is not None:
         stack = Once(partial(_stack, b, svc.cloudformation))
         sources.append(DeferredSource(stack))
@@ -250,6 +256,8 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
     logs = _logs(b, svc)
     if logs is not None:
         out.logs[svc.name] = logs
+    if restart is not None:
+        out.restart[svc.name] = restart
 
 
 def _database(b: _Builder, db: Database, out: _Out) -> None:
@@ -275,6 +283,7 @@ class _Out:
     backup: dict[str, BackupTarget] = field(default_factory=dict)
     scale: dict[str, ScaleTarget] = field(default_factory=dict)
     dlq: dict[str, RedriveTarget] = field(default_factory=dict)
+    restart: dict[str, RestartTarget] = field(default_factory=dict)
     checks: dict[str, StatusSource] = field(default_factory=dict)
     logs: dict[str, LogSource] = field(default_factory=dict)
 
@@ -359,5 +368,5 @@ def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrati
         out.status[NODES] = (DeferredSource(Once(partial(_nodes, b))),)
     _checks(b, config, out)
     return Integrations(status_sources=out.status, rollback_targets=out.rollback,
-                        backup_targets=out.backup, scale_targets=out.scale, dlq_targets=out.dlq,
-                        check_sources=out.checks, log_sources=out.logs)
+                        backup_targets=out.backup, scale_targets=out.scale, restart_targets=out.restart,
+                        dlq_targets=out.dlq, check_sources=out.checks, log_sources=out.logs)

@@ -1,5 +1,5 @@
-"""Kubernetes through the official client: deployment status, rollback like `kubectl rollout undo`, scale,
-node readiness, and backups run as Jobs from a CronJob.
+"""Kubernetes through the official client: deployment status, rollback like `kubectl rollout undo`, restart
+like `kubectl rollout restart`, scale, node readiness, and backups run as Jobs from a CronJob.
 
 Writes are JSON patches (never PUT), and ownership is read from ownerReferences rather than label
 selectors, so the same code behaves alike on a real API server and on an emulator. Every call carries
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC
 from typing import Any
 
 import urllib3
@@ -18,7 +19,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from bot.clock import humanize
+from bot.clock import Clock, humanize, utcnow
 from bot.config import services as cfgs
 from integrations.base import (
     AccessDeniedError,
@@ -28,6 +29,7 @@ from integrations.base import (
     NotPossibleError,
     Outcome,
     Progress,
+    RestartPlan,
     RollbackPlan,
     ScalePlan,
     TargetNotFoundError,
@@ -37,6 +39,7 @@ from integrations.base import (
 from integrations.polling import Poller
 
 REVISION = "deployment.kubernetes.io/revision"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"     # the pod-template annotation `kubectl rollout restart` sets
 BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
                "CreateContainerError", "RunContainerError"}
 Sleep = Callable[[float], None]
@@ -129,13 +132,13 @@ class _Api:
 
 
 class KubernetesDeployment:
-    """A Deployment: StatusSource, RollbackTarget and ScaleTarget."""
+    """A Deployment: StatusSource, RollbackTarget, ScaleTarget and RestartTarget."""
 
     def __init__(self, cfg: cfgs.KubernetesDeploymentConfig, api: client.ApiClient, *, timeout_s: float,
                  poll_interval_s: float = 2.0, sleep: Sleep = time.sleep,
-                 monotonic: Monotonic = time.monotonic) -> None:
+                 monotonic: Monotonic = time.monotonic, clock: Clock = utcnow) -> None:
         self.cfg, self.k = cfg, _Api(api, timeout_s)
-        self.poll_interval_s, self.sleep, self.monotonic = poll_interval_s, sleep, monotonic
+        self.poll_interval_s, self.sleep, self.monotonic, self.clock = poll_interval_s, sleep, monotonic, clock
         self.subject = f"deployment/{cfg.deployment} in {cfg.namespace}"
 
     @property
@@ -248,6 +251,40 @@ class KubernetesDeployment:
         ok, state = self._wait_rolled_out(progress)
         return Outcome(ok, f"scaled: {state}" if ok else state)
 
+    # --- restart --------------------------------------------------------------------------------
+    def plan_restart(self) -> RestartPlan:
+        dep = self._read()
+        if dep.spec.paused:
+            raise NotPossibleError(f"{self.subject} is paused: resume the rollout first (kubectl rollout resume)")
+        desired = dep.spec.replicas if dep.spec.replicas is not None else 1
+        ready = (dep.status.ready_replicas or 0) if dep.status else 0
+        last = _restarted_at(dep)
+        return RestartPlan(target=self.subject,
+                           current=f"{ready}/{desired} ready ({_images(dep.spec.template)}), last restarted "
+                                   f"{last or 'never'}",
+                           desired="every pod replaced, as kubectl rollout restart does (same image)",
+                           from_ref=last)
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
+        dep = self._read()
+        last = _restarted_at(dep)
+        if last != plan.from_ref:
+            return Outcome(False, f"{self.subject} was restarted again since the plan (at {last}); nothing was done")
+        at = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")     # RFC 3339, as kubectl writes it
+        # JSON patch: add the key to the template's annotations, or the annotations with the key if there are none.
+        patch: list[dict[str, Any]]
+        if (dep.spec.template.metadata and dep.spec.template.metadata.annotations) is not None:
+            patch = [{"op": "add", "path": "/spec/template/metadata/annotations/" + _pointer(RESTARTED_AT),
+                      "value": at}]
+        else:
+            patch = [{"op": "add", "path": "/spec/template/metadata/annotations", "value": {RESTARTED_AT: at}}]
+        self.k.call(self.subject, self.k.apps.patch_namespaced_deployment, self.cfg.deployment,
+                    self.cfg.namespace, patch)
+        progress(f"Set {RESTARTED_AT}={at} on {self.subject}; waiting for the new pods…")
+        ok, state = self._wait_rolled_out(progress)
+        return Outcome(ok, f"restarted at {at}: {state}" if ok else state,
+                       {"deployment": self.cfg.deployment, "namespace": self.cfg.namespace, "restartedAt": at})
+
     def _wait_rolled_out(self, progress: Progress) -> tuple[bool, str]:
         """Poll until every replica is updated, ready and available, or the rollout timeout passes."""
         seen: list[str] = []                       # rollout states, for progress lines and the timeout message
@@ -278,6 +315,16 @@ class KubernetesDeployment:
 
     def _poller(self) -> Poller:
         return Poller(interval_s=self.poll_interval_s, sleep=self.sleep, monotonic=self.monotonic)
+
+
+def _restarted_at(dep: Any) -> str:
+    metadata = dep.spec.template.metadata
+    return str(((metadata.annotations if metadata else None) or {}).get(RESTARTED_AT, ""))
+
+
+def _pointer(key: str) -> str:
+    """`key` as one JSON Pointer segment (RFC 6901: `~` -> `~0`, `/` -> `~1`)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _stuck(dep: Any) -> bool:

@@ -1,6 +1,6 @@
 """Stand-in for an integration that could not be set up (no kubeconfig, unknown context, no region).
 
-The bot still starts; every status source, rollback, backup, scale or log read that needs the integration
+The bot still starts; every status source, rollback, backup, scale, restart or log read that needs the integration
 answers with the setup error, so the on-call engineer sees why instead of a missing line.
 """
 from __future__ import annotations
@@ -17,6 +17,8 @@ from integrations.base import (
     LogSource,
     Outcome,
     Progress,
+    RestartPlan,
+    RestartTarget,
     RollbackPlan,
     RollbackTarget,
     ScalePlan,
@@ -25,7 +27,7 @@ from integrations.base import (
 )
 
 
-class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget, LogSource):
+class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget, RestartTarget, LogSource):
     def __init__(self, error: AdapterError, *, timeout_s: float = 1.0) -> None:
         self._error = error
         self._timeout_s = timeout_s
@@ -53,6 +55,12 @@ class Unavailable(StatusSource, RollbackTarget, BackupTarget, ScaleTarget, LogSo
         raise self._error
 
     def scale(self, plan: ScalePlan, *, progress: Progress) -> Outcome:
+        raise self._error
+
+    def plan_restart(self) -> RestartPlan:
+        raise self._error
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
         raise self._error
 
     def read_logs(self, request: LogRequest) -> LogReading:

@@ -10,8 +10,7 @@ from bot.config.values import Problems, Strict, UserId, choices
 # commands/, so the names are written here; tests/commands/test_command_names.py keeps them equal to
 # commands.SUBCOMMANDS.
 COMMAND_NAMES = ("help", "status", "logs", "incident", "ack", "alert", "oncall", "rollback", "backup", "scale",
-                 "dlq",
-                 "checklist", "report")
+                 "restart", "dlq", "checklist", "report")
 DEFERRED = ("confirm", "cancel")
 # Operations whose Confirm has its own entry though they are a verb of another command: `/ops dlq <queue>
 # redrive` needs `dlq` to ask, and `redrive` to confirm.
@@ -43,7 +42,7 @@ class Permissions(Strict):
         for command, roles in self.commands.items():
             if command in DEFERRED:
                 problems.append((f"commands.{command}", f"`{command}` is checked as the command it confirms, so "
-                                 "this would restrict nothing; restrict rollback, backup or scale instead"))
+                                 "this would restrict nothing; restrict rollback, backup, scale or restart instead"))
             elif command not in COMMAND_NAMES + OPERATIONS:
                 problems.append((f"commands.{command}", "not an /ops command, so this would restrict nothing; "
                                  f"{choices(COMMAND_NAMES + OPERATIONS, command)}"))

@@ -75,8 +75,11 @@ class KubernetesDeploymentConfig(Strict):
 
 
 class LambdaAliasConfig(Strict):
+    """A function, and the alias its callers invoke; without one they invoke $LATEST."""
+
     function: str
-    alias: str = "live"
+    alias: str | None = None
+    update_timeout: PositiveDuration = timedelta(minutes=5)     # without an alias: how long a code update may take
 
 
 class BeanstalkConfig(Strict):

@@ -12,7 +12,7 @@ def _service_checks(s: Service) -> list[str]:
     if s.kubernetes:
         checks.append(f"deployment {s.kubernetes.namespace}/{s.kubernetes.deployment}")
     if s.lambda_:
-        checks.append(f"lambda {s.lambda_.function}:{s.lambda_.alias}")
+        checks.append(f"lambda {s.lambda_.function}:{s.lambda_.alias or '$LATEST'}")
     if s.alarms:
         checks.append(f"{len(s.alarms)} alarm(s)")
     if s.sqs_dlq:

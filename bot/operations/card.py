@@ -10,8 +10,8 @@ from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Contex
 from bot.storage.models import ActionState
 from integrations.base import Plan
 
-VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale", "redrive": "Redrive"}
-NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling", "redrive": "Redrive"}
+VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale", "restart": "Restart", "redrive": "Redrive"}
+NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling", "restart": "Restart", "redrive": "Redrive"}
 
 
 def confirmers(perms: Permissions, kind: str) -> str:
@@ -72,4 +72,5 @@ HOW = {
     "backup": "add `rds:` or `kubernetes_cronjob:` to the database",
     "scale": "add `kubernetes:` to the service",
     "redrive": "add `sqs_dlq:` to the service, or list the queue under `queues:`",
+    "restart": "add `kubernetes:` or `beanstalk:` to the service",
 }

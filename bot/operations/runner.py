@@ -51,6 +51,7 @@ from integrations.base import (
     Plan,
     Progress,
     RedrivePlan,
+    RestartPlan,
     RollbackPlan,
 )
 
@@ -74,6 +75,9 @@ def apply_plan(integ: Integrations, subject: str, plan: Plan, *, progress: Progr
     if isinstance(plan, RedrivePlan):
         queue = integ.dlq_targets.get(subject)
         return queue.redrive(plan, progress=progress) if queue else missing
+    if isinstance(plan, RestartPlan):
+        restart = integ.restart_targets.get(subject)
+        return restart.restart(plan, progress=progress) if restart else missing
     scale = integ.scale_targets.get(subject)
     return scale.scale(plan, progress=progress) if scale else missing
 

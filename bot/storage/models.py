@@ -105,7 +105,7 @@ class PendingAction(Base):
     __tablename__ = "pending_actions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))             # rollback | backup | scale
+    kind: Mapped[str] = mapped_column(String(16))             # rollback | backup | scale | restart
     subject: Mapped[str] = mapped_column(String(64))          # the service or database name
     plan: Mapped[str] = mapped_column(Text)                   # JSON: target, current, desired, params
     state: Mapped[str] = mapped_column(String(24), index=True)

@@ -1,4 +1,5 @@
-"""An Elastic Beanstalk environment: health colour, and rollback to an earlier application version."""
+"""An Elastic Beanstalk environment: health colour, rollback to an earlier application version, and restart of
+its app servers (`eb restart`)."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,16 @@ from bot.clock import humanize
 from bot.config import services as cfgs
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
-from integrations.base import Finding, Health, NotPossibleError, Outcome, Progress, RollbackPlan, TargetNotFoundError
+from integrations.base import (
+    Finding,
+    Health,
+    NotPossibleError,
+    Outcome,
+    Progress,
+    RestartPlan,
+    RollbackPlan,
+    TargetNotFoundError,
+)
 from integrations.polling import Poller
 
 # Grey is "no health data yet" (launching, updating): not proven healthy, so degraded rather than unknown.
@@ -19,7 +29,8 @@ GONE = ("Terminating", "Terminated")
 
 
 class BeanstalkEnvironment:
-    """StatusSource + RollbackTarget: redeploys an earlier application version to the environment."""
+    """StatusSource + RollbackTarget (redeploys an earlier application version) + RestartTarget (restarts the app
+    servers on every instance, same version)."""
 
     def __init__(self, cfg: cfgs.BeanstalkConfig, clients: AwsClients, *, poll_interval_s: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep,
@@ -118,6 +129,46 @@ class BeanstalkEnvironment:
             return Outcome(False, f"{self.subject} did not take version {wanted}; now {_state(final)}")
         return Outcome(True, f"{self.subject} runs version {wanted}, health {final.get('Health')}",
                        {"environment": self.cfg.environment, "version": wanted})
+
+
+    # --- restart --------------------------------------------------------------------------------
+    def plan_restart(self) -> RestartPlan:
+        env = self._environment()
+        if env.get("Status") != "Ready":
+            raise NotPossibleError(f"{self.subject} is {env.get('Status')}, not Ready: wait for it to settle, "
+                                   "then restart")
+        return RestartPlan(target=self.subject, current=_state(env),
+                           desired=f"app servers restarted on every instance, version {env.get('VersionLabel')} "
+                                   "(as eb restart)",
+                           from_ref=str(env.get("DateUpdated", "")))
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
+        env = self._environment()
+        if str(env.get("DateUpdated", "")) != plan.from_ref:
+            return Outcome(False, f"{self.subject} was updated since the plan (now {_state(env)}); nothing was done")
+        if env.get("Status") != "Ready":
+            return Outcome(False, f"{self.subject} is {env.get('Status')}, not Ready; nothing was done")
+        with translated(self.subject):
+            self._client().restart_app_server(EnvironmentName=self.cfg.environment)
+        progress(f"Restarting the app servers of {self.cfg.environment}; waiting until it is Ready and healthy…")
+        last: dict[str, Any] = {}
+        moved = False
+
+        def settled() -> dict[str, Any] | None:
+            # Right after the call the environment can still show Ready from before: that is not the end.
+            nonlocal last, moved
+            before, last = last, self._environment()
+            if before and _state(before) != _state(last):
+                progress(f"…{_state(last)}")
+            moved = moved or last.get("Status") != "Ready" or str(last.get("DateUpdated", "")) != plan.from_ref
+            return last if moved and last.get("Status") == "Ready" and last.get("Health") in SERVING else None
+
+        final = self.poller.until(settled, timeout_s=self.cfg.update_timeout.total_seconds())
+        if final is None:
+            return Outcome(False, f"{self.subject} not Ready and healthy within {humanize(self.cfg.update_timeout)} "
+                                  f"after the restart; now {_state(last)}")
+        return Outcome(True, f"app servers restarted; {self.subject} is {_state(final)}",
+                       {"environment": self.cfg.environment, "version": str(final.get("VersionLabel"))})
 
 
 def _state(env: dict[str, Any]) -> str:
