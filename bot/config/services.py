@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from pydantic import Field, HttpUrl, field_validator
 
-from bot.config.values import SERVICE_NAME, Duration, PositiveDuration, Strict, bounded
+from bot.config.values import SERVICE_NAME, Approvals, Duration, PositiveDuration, Strict, bounded
 
 
 class HealthCheckConfig(Strict):
@@ -96,6 +96,7 @@ class Service(Strict):
     sqs_dlq: str | None = None                  # dead-letter queue name; messages waiting make it degraded
     beanstalk: BeanstalkConfig | None = None
     cloudformation: CloudFormationConfig | None = None
+    approvals: Approvals = 1                    # different people who must confirm a rollback or scale
 
     @property
     def uses_aws(self) -> bool:
@@ -119,3 +120,4 @@ class Database(Strict):
     rds: RdsInstanceConfig | None = None
     kubernetes_cronjob: KubernetesCronJobConfig | None = None
     max_backup_age: PositiveDuration = timedelta(hours=26)
+    approvals: Approvals = 1                    # different people who must confirm a backup
