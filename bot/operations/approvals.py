@@ -43,11 +43,11 @@ def still_needed(a: ActionRecord, *, confirmers: str) -> str:
     return f"needs {more} from {confirmers}" + (f" (not {', '.join(names)})" if names else "")
 
 
-def progress(a: ActionRecord, *, confirmers: str) -> str:
-    """The card's line while more approvals are needed."""
+def progress(a: ActionRecord, *, confirmers: str, requester_may: bool) -> str:
+    """The card's line while more approvals are needed (`requester_may`: the requester holds the role)."""
     if not a.approvals:
-        return (f"Four-eyes: {a.approvals_required} different people must confirm ({confirmers});"
-                f" <@{a.requested_by}>, who asked, counts only as the first")
+        first = f"; <@{a.requested_by}>, who asked, counts only as the first" if requester_may else ""
+        return f"Four-eyes: {a.approvals_required} different people must confirm ({confirmers}){first}"
     given = ", ".join(f"<@{u}>" for u in a.approvers)
     return f"Approved by {given} ({len(a.approvals)} of {a.approvals_required}) · " + still_needed(
         a, confirmers=confirmers)

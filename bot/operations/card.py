@@ -41,7 +41,8 @@ def render(a: ActionRecord, *, now: datetime, perms: Permissions) -> Reply:
     if a.state is ActionState.AWAITING and not a.expired(now):
         head = f":warning: *{VERB[a.kind]} {subject}?* Requested by <@{a.requested_by}>."
         who = confirmers(perms, a.kind)
-        rule = f"Only {who} may confirm" if a.approvals_required < 2 else approvals.progress(a, confirmers=who)
+        rule = f"Only {who} may confirm" if a.approvals_required < 2 else approvals.progress(
+            a, confirmers=who, requester_may=permissions.may_run(perms, a.requested_by, a.kind))
         return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan.current} -> {plan.desired}", ephemeral=False,
                      card=ref(a.id), blocks=(
             Section(head, fields=fields),

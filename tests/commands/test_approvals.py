@@ -105,6 +105,10 @@ def test_a_command_can_ask_for_its_own_number_of_approvals(ops):
     reply = operations.offer(ctx, "scale", "frontend", targets={"frontend": frontend}, what="service", dry=False,
                              make_plan=lambda target: target.plan_scale(replicas=4), approvals=2)
     assert "Four-eyes: 2 different people" in reply.blocks[-1].text and _row(rt).approvals_required == 2
+    stranger = CommandContext(rt=rt, user_id="U0ZOE", channel_id="C0ONCALL")      # may ask, may not confirm
+    reply = operations.offer(stranger, "backup", "prod-db", targets={"prod-db": FakeDeployment("prod-db")},
+                             what="database", dry=False, make_plan=lambda target: target.plan_backup())
+    assert reply.blocks[-1].text.startswith("Four-eyes: 2 different people must confirm (admins or `sre`) · expires")
 
 
 def test_a_cancelled_request_takes_no_more_approvals(ops, run_ops):
