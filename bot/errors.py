@@ -27,6 +27,7 @@ class AuditOutcome(enum.StrEnum):
     REJECTED = "rejected"
     ERROR = "error"                        # a bug: the reply carries a reference id
     PROPOSED = "proposed"                  # a destructive operation waits for its Confirm
+    APPROVED = "approved"                  # ... got one more approval, and needs more before it runs
     CONFIRMED = "confirmed"                # ... was confirmed and handed to the operation runner
     CANCELLED = "cancelled"
     SUCCEEDED = "succeeded"                # the operation's own row: it finished and worked

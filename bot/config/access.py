@@ -33,6 +33,13 @@ class Permissions(Strict):
     roles: dict[str, Members] = {}
     commands: dict[str, tuple[str, ...]] = {}
 
+    def who_may(self, command: str) -> frozenset[str] | None:
+        """Everyone who may run `command` (admins and its roles' members), or None when it is open to all."""
+        roles = self.commands.get(command)
+        if roles is None:
+            return None
+        return frozenset(self.admins).union(*(self.roles.get(role, ()) for role in roles))
+
     @model_validator(mode="after")
     def _names_exist(self) -> Permissions:
         """A misspelt command would protect nothing, and an unknown or empty role would let nobody in."""

@@ -50,6 +50,7 @@ class OpsConfig(Strict):
         problems += _found(partial(validate_checklist_targets, self.checklists, self.reports,
                                    integrations=self.integrations, service=self.service, database=self.database))
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
+        problems += self._approvals_possible()
         if problems:
             raise Problems(problems)
         return self
@@ -68,6 +69,21 @@ class OpsConfig(Strict):
             seen.add(item.name)
         return problems
 
+    def _approvals_possible(self) -> list[tuple[str, str]]:
+        """`approvals: 2` on a target fewer than two people may confirm would never run."""
+        problems = []
+        items: list[tuple[str, Service | Database, tuple[str, ...]]] = [
+            *((f"services[{i}].approvals", s, _operations(s)) for i, s in enumerate(self.services)),
+            *((f"databases[{i}].approvals", d, _operations(d)) for i, d in enumerate(self.databases))]
+        for where, item, kinds in items:
+            for kind in kinds if item.approvals > 1 else ():
+                people = self.permissions.who_may(kind)
+                if people is not None and len(people) < item.approvals:
+                    problems.append((where, f"{item.approvals} different people must confirm a {kind} of "
+                                     f"{item.name!r}, but only {len(people)} may (permissions.commands.{kind} "
+                                     "and admins)"))
+        return problems
+
     @property
     def needs_aws(self) -> bool:
         return any(s.uses_aws for s in self.services) or any(d.rds for d in self.databases) or bool(self.queues)
@@ -81,6 +97,16 @@ class OpsConfig(Strict):
 
     def database(self, name: str) -> Database | None:
         return next((d for d in self.databases if d.name == name), None)
+
+
+def _operations(item: Service | Database) -> tuple[str, ...]:
+    """The confirmed operations a service or database has a mechanism for."""
+    if isinstance(item, Database):
+        return ("backup",) if item.rds or item.kubernetes_cronjob else ()
+    rollback = item.kubernetes or item.lambda_ or item.beanstalk or item.cloudformation
+    restart = item.kubernetes or item.beanstalk
+    return (("rollback",) * bool(rollback) + ("scale",) * bool(item.kubernetes) + ("restart",) * bool(restart)
+            + ("redrive",) * bool(item.sqs_dlq))
 
 
 def _found(check: Callable[[], None]) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pydantic import Field, HttpUrl, field_validator
 
 from bot.config.secrets import SecretRef
-from bot.config.values import SERVICE_NAME, Duration, PositiveDuration, Strict, bounded
+from bot.config.values import SERVICE_NAME, Approvals, Duration, PositiveDuration, Strict, bounded
 
 LOG_GROUP = re.compile(r"^[A-Za-z0-9_\-/.#]{1,512}$")
 
@@ -128,6 +128,7 @@ class Service(Strict):
     beanstalk: BeanstalkConfig | None = None
     cloudformation: CloudFormationConfig | None = None
     logs: LogsConfig | None = None              # CloudWatch Logs group(s) for /ops logs, secrets to mask in them
+    approvals: Approvals = 1                    # different people who must confirm a rollback or scale
 
     @property
     def uses_aws(self) -> bool:
@@ -152,3 +153,4 @@ class Database(Strict):
     rds: RdsInstanceConfig | None = None
     kubernetes_cronjob: KubernetesCronJobConfig | None = None
     max_backup_age: PositiveDuration = timedelta(hours=26)
+    approvals: Approvals = 1                    # different people who must confirm a backup

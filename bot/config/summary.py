@@ -21,6 +21,8 @@ def _service_checks(s: Service) -> list[str]:
         checks.append(f"beanstalk {s.beanstalk.environment}")
     if s.cloudformation:
         checks.append(f"stack {s.cloudformation.stack}")
+    if s.approvals > 1:
+        checks.append(f"{s.approvals} approvals (four-eyes)")
     return checks
 
 
@@ -40,6 +42,7 @@ def summary(config: OpsConfig, path: Path) -> str:
     for d in config.databases:
         how = [f"rds {d.rds.instance}"] if d.rds else []
         how += [f"cronjob {d.kubernetes_cronjob.namespace}/{d.kubernetes_cronjob.name}"] if d.kubernetes_cronjob else []
+        how += [f"{d.approvals} approvals (four-eyes)"] if d.approvals > 1 else []
         lines.append(f"    - {d.name}: {', '.join(how) or 'no backup mechanism'}, max backup age "
                      f"{d.max_backup_age.total_seconds() / 3600:g}h")
     if config.queues:

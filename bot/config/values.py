@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from bot.cron import cron_trigger
 
@@ -17,6 +17,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 60480
 SERVICE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 SEVERITY = r"^P[1-4]$"
 SEVERITIES = ("P1", "P2", "P3", "P4")
+MAX_APPROVALS = 3
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
@@ -66,6 +67,8 @@ def _positive(value: timedelta) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)]
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]     # a timeout, an age, an interval
+# How many different people must confirm a destructive operation: 1 is one click, 2 is four-eyes.
+Approvals = Annotated[int, Field(ge=1, le=MAX_APPROVALS, strict=True)]
 
 
 class Strict(BaseModel):

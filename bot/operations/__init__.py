@@ -1,5 +1,7 @@
 """Destructive operations (rollback, backup, scale): plan → Confirm card → the clicker's role checked → claimed
 once → run on the operation runner under a lease → outcome on the card, in the thread and in the audit log.
+One that needs more than one approval (four-eyes, `approvals: 2`) collects a Confirm from each different person
+first (bot.operations.approvals has the rules); the last one claims it.
 
 `Operations` is what commands call; each method is one transaction and returns the operation's card rendered
 from its new state. `actions` holds the rows, `runner` runs them, `card` renders them.
@@ -12,12 +14,13 @@ from bot import permissions
 from bot.clock import Clock
 from bot.config.access import Permissions
 from bot.config.operations import OperationSettings
-from bot.operations import actions
+from bot.operations import actions, approvals
 from bot.operations.actions import ActionRecord
 from bot.operations.card import card
 from bot.operations.runner import OperationRunner
 from bot.reply import Card
 from bot.storage.db import session_scope
+from bot.storage.models import ActionState
 from integrations.base import Plan
 
 __all__ = ["ActionRecord", "OperationRunner", "Operations"]
@@ -32,22 +35,29 @@ class Operations:
     def card(self, action: ActionRecord) -> Card:
         return card(action, now=self.clock(), perms=self.permissions)
 
-    def propose(self, plan: Plan, *, subject: str, requested_by: str, channel_id: str | None) -> ActionRecord:
+    def propose(self, plan: Plan, *, subject: str, requested_by: str, channel_id: str | None,
+                approvals: int = 1) -> ActionRecord:
+        """Store the plan; it runs once `approvals` different people with the role have confirmed it."""
         with session_scope(self.sessions) as session:
             return actions.propose(session=session, plan=plan, subject=subject, requested_by=requested_by,
-                                   channel_id=channel_id, at=self.clock())
+                                   channel_id=channel_id, at=self.clock(), approvals=approvals)
 
     def confirm(self, action_id: str, *, user: str) -> ActionRecord:
-        """Claim the operation for `user` (their role checked under the row's lock) and hand it to the runner.
-        Raises NotAllowedError, ConflictError (already decided, expired) or NotFoundError."""
+        """Record `user`'s approval (their role and the four-eyes rule checked under the row's lock); the one that
+        completes the count claims the operation and hands it to the runner. The record returned is `running`
+        when it runs, still awaiting when it needs more approvals. Raises NotAllowedError (role, or the
+        requester as a later approver), ConflictError (approved by them already, decided, expired) or
+        NotFoundError."""
 
-        def may_confirm(a: ActionRecord) -> None:
+        def may_approve(a: ActionRecord) -> None:
             permissions.check(self.permissions, user, a.kind, doing=f"Confirming this {a.kind}")
+            approvals.check(a, user)
 
         with session_scope(self.sessions) as session:
-            action = actions.claim(session=session, action_id=action_id, user=user, at=self.clock(),
-                                   lease=self.settings.lease, allowed=may_confirm)
-        self.runner.submit(action)
+            action = actions.approve(session=session, action_id=action_id, user=user, at=self.clock(),
+                                     lease=self.settings.lease, allowed=may_approve)
+        if action.state is ActionState.RUNNING:
+            self.runner.submit(action)
         return action
 
     def cancel(self, action_id: str, *, user: str) -> ActionRecord:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from bot import permissions
 from bot.config.access import Permissions
+from bot.operations import approvals
 from bot.operations.actions import ActionRecord
 from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Context, Reply, Section, Style, escape
 from bot.storage.models import ActionState
@@ -39,16 +40,20 @@ def render(a: ActionRecord, *, now: datetime, perms: Permissions) -> Reply:
     subject, plan, fields = escape(a.subject), a.plan, change_lines(a.plan)
     if a.state is ActionState.AWAITING and not a.expired(now):
         head = f":warning: *{VERB[a.kind]} {subject}?* Requested by <@{a.requested_by}>."
+        who = confirmers(perms, a.kind)
+        rule = f"Only {who} may confirm" if a.approvals_required < 2 else approvals.progress(
+            a, confirmers=who, requester_may=permissions.may_run(perms, a.requested_by, a.kind))
         return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan.current} -> {plan.desired}", ephemeral=False,
                      card=ref(a.id), blocks=(
             Section(head, fields=fields),
             Actions((Button(f"Confirm {a.kind}", ActionId.CONFIRM, a.id, Style.DANGER),
                      Button("Cancel", ActionId.CANCEL, a.id))),
-            Context(f"Only {confirmers(perms, a.kind)} may confirm · expires {a.expires_at:%H:%M} UTC"
-                    f" · `/ops confirm {a.id}`"),
+            Context(f"{rule} · expires {a.expires_at:%H:%M} UTC · `/ops confirm {a.id}`"),
         ))
     line = {
-        ActionState.AWAITING: f":hourglass: *{NOUN[a.kind]} of {subject} expired* unconfirmed; nothing was changed.",
+        ActionState.AWAITING: f":hourglass: *{NOUN[a.kind]} of {subject} expired* "
+                              + (f"with {len(a.approvals)} of {a.approvals_required} approvals"
+                                 if a.approvals_required > 1 else "unconfirmed") + "; nothing was changed.",
         ActionState.RUNNING: f":hourglass_flowing_sand: *{NOUN[a.kind]} of {subject} running* — confirmed by"
                              f" <@{a.decided_by}>. Progress in the thread.",
         ActionState.SUCCEEDED: f":white_check_mark: *{NOUN[a.kind]} of {subject} done*: {escape(a.outcome or '')}",
@@ -58,8 +63,10 @@ def render(a: ActionRecord, *, now: datetime, perms: Permissions) -> Reply:
         ActionState.INTERRUPTED: f":warning: *{NOUN[a.kind]} of {subject} interrupted* — the outcome is unknown; "
                                  f"check {escape(plan.target)}. {escape(a.outcome or '')}",
     }[a.state]
-    who = f"Requested by <@{a.requested_by}>" + (f" · confirmed by <@{a.decided_by}>"
-                                                 if a.decided_by and a.state is not ActionState.CANCELLED else "")
+    approved = approvals.approved_by(a)
+    who = f"Requested by <@{a.requested_by}>" + (
+        f" · {approved}" if approved else
+        f" · confirmed by <@{a.decided_by}>" if a.decided_by and a.state is not ActionState.CANCELLED else "")
     return Reply(text=line, blocks=(Section(line, fields=fields), Context(who)), ephemeral=False, card=ref(a.id))
 
 

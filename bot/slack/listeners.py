@@ -34,7 +34,7 @@ from commands.cards import current
 log = logging.getLogger(__name__)
 # A click's own answer is the redrawn card plus a line in its thread; these outcomes are refusals instead,
 # shown only to the person who clicked.
-DONE = (AuditOutcome.OK, AuditOutcome.CONFIRMED, AuditOutcome.CANCELLED)
+DONE = (AuditOutcome.OK, AuditOutcome.CONFIRMED, AuditOutcome.APPROVED, AuditOutcome.CANCELLED)
 # Outcomes a person caused (the row is gone, the role is missing, it was done already): logged at INFO.
 REFUSED = (AuditOutcome.NOT_FOUND, AuditOutcome.NOT_ALLOWED, AuditOutcome.CONFLICT, AuditOutcome.REJECTED)
 ANY = re.compile(r".")

@@ -98,6 +98,8 @@ class PendingAction(Base):
 
     The state column is the once-only guard: confirming is a compare-and-set from
     `awaiting_confirmation` to `running`, so a double click or a retried delivery runs it once.
+    One that needs `approvals_required` different people (four-eyes) collects an `action_approvals`
+    row per person first; the approval that completes the count makes the compare-and-set.
     While running, the replica running it renews `running_until`; a lease that runs out means that
     replica died, and any replica marks the operation `interrupted` (never re-applied).
     """
@@ -118,6 +120,23 @@ class PendingAction(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)
     running_until: Mapped[datetime | None] = mapped_column(index=True)
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    approvals: Mapped[list[ActionApproval]] = relationship(
+        order_by="ActionApproval.id", cascade="all, delete-orphan", lazy="selectin")
+
+
+class ActionApproval(Base):
+    """One person's Confirm of a pending action. Unique per (action, person): a double click, a retried
+    delivery or a racing replica can never count one person twice."""
+
+    __tablename__ = "action_approvals"
+    __table_args__ = (UniqueConstraint("action_id", "user_id", name="uq_action_approval"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action_id: Mapped[str] = mapped_column(String(32), ForeignKey("pending_actions.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
 
 
 class AlertStatus(enum.StrEnum):
