@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot import audit, permissions
 from bot.errors import AuditOutcome, OpsError, UsageError, new_ref
 from bot.reply import ActionId, CardKind, CardRef, Reply, text_reply
-from commands import alerts, backup, checklist, confirm, incident, oncall, report, rollback, scale, status
+from commands import alerts, backup, checklist, confirm, incident, oncall, report, rollback, run, scale, status
 from commands import help as help_
 from commands.base import CommandContext, Subcommand, split_args
 from integrations.base import (
@@ -38,7 +38,7 @@ def _help(ctx: CommandContext, args: list[str]) -> Reply:
 HELP = Subcommand(name="help", usage=help_.USAGE, summary=help_.SUMMARY, run=_help)
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     HELP, status.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, oncall.COMMAND,
-    rollback.COMMAND, backup.COMMAND, scale.COMMAND, checklist.COMMAND, report.COMMAND, confirm.CONFIRM,
+    rollback.COMMAND, backup.COMMAND, scale.COMMAND, run.COMMAND, checklist.COMMAND, report.COMMAND, confirm.CONFIRM,
     confirm.CANCEL,
 )
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from bot.errors import AuditOutcome, NotFoundError
-from bot.operations.card import HOW, VERB, dry_run
+from bot.operations.card import HOW, VERB, change_text, dry_run
 from bot.reply import Reply, Section, code, escape
 from bot.runtime import Runtime
 from commands.base import CommandContext, did_you_mean
@@ -38,8 +38,8 @@ def offer(ctx: CommandContext, kind: str, name: str, *, targets: Mapping[str, T]
 def confirm(ctx: CommandContext, action_id: str) -> Reply:
     action = ctx.rt.operations.confirm(action_id, user=ctx.user_id)
     plan = action.plan
-    text = (f":arrow_forward: Confirmed: {VERB[action.kind].lower()} {escape(plan.target)} "
-            f"({escape(plan.current)} → {escape(plan.desired)}). Progress follows in the card's thread.")
+    text = (f":arrow_forward: Confirmed: {VERB[action.kind].lower()} {change_text(plan)}. "
+            "Progress follows in the card's thread.")
     return Reply(text=text, blocks=(Section(text),), redraw=(ctx.rt.operations.card(action),),
                  outcome=AuditOutcome.CONFIRMED, detail=f"{plan.current} -> {plan.desired}")
 

@@ -9,7 +9,7 @@ from bot.config.values import Problems, Strict, UserId, choices
 # `cancel` are not among them: they are checked as the command they confirm. bot.config may not import
 # commands/, so the names are written here; tests/commands/test_command_names.py keeps them equal to
 # commands.SUBCOMMANDS.
-COMMAND_NAMES = ("help", "status", "incident", "ack", "alert", "oncall", "rollback", "backup", "scale",
+COMMAND_NAMES = ("help", "status", "incident", "ack", "alert", "oncall", "rollback", "backup", "scale", "run",
                  "checklist", "report")
 DEFERRED = ("confirm", "cancel")
 

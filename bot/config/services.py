@@ -6,17 +6,33 @@ config models here end in `Config`.
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from pydantic import Field, HttpUrl, field_validator
 
-from bot.config.values import SERVICE_NAME, Duration, PositiveDuration, Strict, bounded
+from bot.config.actions import ActionUse, RollbackActionUse
+from bot.config.secrets import SecretRef
+from bot.config.values import HEADER_NAME, SERVICE_NAME, Duration, PositiveDuration, Strict, bounded
 
 
 class HealthCheckConfig(Strict):
     url: HttpUrl
     expect_status: int = Field(200, ge=100, le=599)
     timeout: Duration = timedelta(seconds=3)
+    headers: dict[str, str | SecretRef] = {}       # sent with the request; values are never shown
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        bad = [name for name in value if not re.match(HEADER_NAME, name)]
+        if bad:
+            raise ValueError(f"not header names: {', '.join(bad)}")
+        return value
+
+    def secret_headers(self) -> tuple[str, ...]:
+        """The names of the headers whose values come from secrets."""
+        return tuple(k for k, v in self.headers.items() if isinstance(v, SecretRef))
 
     @field_validator("timeout")
     @classmethod
@@ -96,6 +112,7 @@ class Service(Strict):
     sqs_dlq: str | None = None                  # dead-letter queue name; messages waiting make it degraded
     beanstalk: BeanstalkConfig | None = None
     cloudformation: CloudFormationConfig | None = None
+    rollback: RollbackActionUse | None = None   # a named action rolls it back (instead of the above)
 
     @property
     def uses_aws(self) -> bool:
@@ -119,3 +136,4 @@ class Database(Strict):
     rds: RdsInstanceConfig | None = None
     kubernetes_cronjob: KubernetesCronJobConfig | None = None
     max_backup_age: PositiveDuration = timedelta(hours=26)
+    backup: ActionUse | None = None             # a named action backs it up (instead of rds / kubernetes_cronjob)

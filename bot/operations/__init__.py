@@ -1,10 +1,14 @@
-"""Destructive operations (rollback, backup, scale): plan → Confirm card → the clicker's role checked → claimed
-once → run on the operation runner under a lease → outcome on the card, in the thread and in the audit log.
+"""Destructive operations (rollback, backup, scale, named actions): plan → Confirm card → the clicker's role
+checked → claimed once → run on the operation runner under a lease → outcome on the card, in the thread and in
+the audit log.
 
 `Operations` is what commands call; each method is one transaction and returns the operation's card rendered
 from its new state. `actions` holds the rows, `runner` runs them, `card` renders them.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +22,7 @@ from bot.operations.card import card
 from bot.operations.runner import OperationRunner
 from bot.reply import Card
 from bot.storage.db import session_scope
+from bot.storage.models import ActionState
 from integrations.base import Plan
 
 __all__ = ["ActionRecord", "OperationRunner", "Operations"]
@@ -25,9 +30,20 @@ __all__ = ["ActionRecord", "OperationRunner", "Operations"]
 
 class Operations:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: OperationSettings,
-                 permissions: Permissions, runner: OperationRunner) -> None:
+                 permissions: Permissions, runner: OperationRunner,
+                 action_roles: Mapping[str, tuple[str, ...] | None] | None = None) -> None:
         self.sessions, self.clock, self.settings = sessions, clock, settings
         self.permissions, self.runner = permissions, runner
+        # The roles each named action lists (config `actions[].roles`), as the config says now.
+        self.action_roles = dict(action_roles or {})
+
+    def _check(self, user: str, a: ActionRecord, *, doing: str) -> None:
+        """The command's roles, and those of the named action that does it (the config's, else the plan's)."""
+        permissions.check(self.permissions, user, a.kind, doing=f"{doing} this {a.kind}")
+        name = a.plan.action
+        if name is not None:
+            roles = self.action_roles.get(name, a.plan.roles)
+            permissions.check_action(self.permissions, user, name, roles, doing=f"{doing} this {a.kind}")
 
     def card(self, action: ActionRecord) -> Card:
         return card(action, now=self.clock(), perms=self.permissions)
@@ -37,12 +53,23 @@ class Operations:
             return actions.propose(session=session, plan=plan, subject=subject, requested_by=requested_by,
                                    channel_id=channel_id, at=self.clock())
 
+    def start(self, plan: Plan, *, subject: str, requested_by: str, channel_id: str | None) -> ActionRecord:
+        """Run `plan` for `requested_by` without asking anyone (a named action with `confirm: false`, or its
+        dry-run form): proposed and claimed as any operation, so it runs on the runner under a lease and is
+        audited. Its card is posted, already showing it running, before it starts: its output goes to its
+        thread, and the outcome redraws it. The caller has checked the roles (the claim checks them again)."""
+        action = self.propose(plan, subject=subject, requested_by=requested_by, channel_id=channel_id)
+        if channel_id:
+            running = replace(action, state=ActionState.RUNNING, decided_by=requested_by, decided_at=self.clock())
+            self.runner.show(self.card(running), channel=channel_id)
+        return self.confirm(action.id, user=requested_by)
+
     def confirm(self, action_id: str, *, user: str) -> ActionRecord:
         """Claim the operation for `user` (their role checked under the row's lock) and hand it to the runner.
         Raises NotAllowedError, ConflictError (already decided, expired) or NotFoundError."""
 
         def may_confirm(a: ActionRecord) -> None:
-            permissions.check(self.permissions, user, a.kind, doing=f"Confirming this {a.kind}")
+            self._check(user, a, doing="Confirming")
 
         with session_scope(self.sessions) as session:
             action = actions.claim(session=session, action_id=action_id, user=user, at=self.clock(),
@@ -55,7 +82,7 @@ class Operations:
 
         def may_cancel(a: ActionRecord) -> None:
             if user != a.requested_by:
-                permissions.check(self.permissions, user, a.kind, doing=f"Cancelling this {a.kind}")
+                self._check(user, a, doing="Cancelling")
 
         with session_scope(self.sessions) as session:
             return actions.cancel(session=session, action_id=action_id, user=user, at=self.clock(),

@@ -106,7 +106,7 @@ def _escalation(*notify, rotations=(ROTATION,)):
 @pytest.mark.parametrize(("raw", "problem"), [
     ({"permissions": {"commands": {"incdent": []}}},
      "permissions.commands.incdent: not an /ops command, so this would restrict nothing; valid: help, status, "
-     "incident, ack, alert, oncall, rollback, backup, scale, checklist, report; did you mean `incident`?"),
+     "incident, ack, alert, oncall, rollback, backup, scale, run, checklist, report; did you mean `incident`?"),
     ({"permissions": {"commands": {"confirm": []}}},
      "permissions.commands.confirm: `confirm` is checked as the command it confirms"),
     ({"permissions": {"roles": {"deployer": ["U0ALICE"]}, "commands": {"rollback": ["deployr"]}}},
