@@ -8,6 +8,7 @@ line shown from the action's output or answer is masked with those values (bot.m
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
@@ -45,10 +46,18 @@ USER_AGENT = "opsbot-action/0.1"
 BODY_CHARS = 1500              # of an HTTP answer, shown in the thread
 SHOWN_BODY_CHARS = 300         # of a request body, shown on the card
 SHOW_SECRET = placeholder("secret")
+SHOWN_SECRET = re.compile(r"(\{\{secret\.[A-Za-z0-9_]+\}\}|%7B%7Bsecret\.[A-Za-z0-9_]+%7D%7D)")
 
 
 def _url_value(value: str) -> str:
     return quote(value, safe="")
+
+
+def _mask_around(parts: list[str]) -> str:
+    """Mask credential-shaped text (a token written into the config) but not the `{{secret.X}}` shown instead
+    of a secret: `parts` alternate text and placeholders (re.split with a group)."""
+    mask = Masker()
+    return "".join(part if i % 2 else mask(part) for i, part in enumerate(parts))
 
 
 class NamedAction:
@@ -97,7 +106,7 @@ class NamedAction:
         lines = [f"{method} {url}", *(f"{k}: {v}" for k, v in headers.items())]
         if body is not None:
             lines.append(cut(body if isinstance(body, str) else json.dumps(body), SHOWN_BODY_CHARS))
-        return Masker()("\n".join(lines))
+        return _mask_around(SHOWN_SECRET.split("\n".join(lines)))
 
     def _request(self, args: Mapping[str, str], *, dry_run: bool, secret: Callable[[str], str]
                  ) -> tuple[str, str, dict[str, str], object]:

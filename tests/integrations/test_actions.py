@@ -154,7 +154,7 @@ def far_end():
 
 def _http(far_end, path="/echo", **over):
     raw = {"name": "retrain", "secrets": {"CRON": {"secret": "TEST_API_TOKEN"}},
-           "args": {"model": {"pattern": "[a-z0-9 /?&.-]+", "required": True}},
+           "args": {"model": {"pattern": "[a-z0-9 /?&=.-]+", "required": True}},
            "http": {"method": "post", "url": far_end.url + path + "?model={{args.model}}",
                     "headers": {"X-Cron-Secret": "{{secret.CRON}}", "X-Model": "{{args.model}}"},
                     "body": {"model": "{{args.model}}", "note": "from {{args.model}}", "n": 3}},
