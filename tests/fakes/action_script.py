@@ -8,9 +8,9 @@ it was given (JSON, to the file named by $RECORD_TO), then behaves as its first 
 """
 import json
 import os
+import signal
 import subprocess
 import sys
-import time
 
 
 def main() -> int:
@@ -34,7 +34,7 @@ def main() -> int:
         with open(f"{record}.pids", "w", encoding="utf-8") as f:
             json.dump([os.getpid(), child.pid], f)
         print("waiting forever", flush=True)
-        time.sleep(120)
+        signal.pause()                      # until the bot's timeout signals the whole process group
         return 0
     if mode == "echo":
         for arg in sys.argv[2:]:
