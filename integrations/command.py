@@ -34,6 +34,7 @@ BATCH_CHARS = 2500            # (a section holds 3000)
 LINE_CHARS = 300
 MAX_LINES = 400               # lines posted in all; the rest are counted
 LAST_LINES = 8                # quoted in the outcome of a failure
+TAIL_CHARS = 1200             # ... at most this much of them (the card's section holds 3000)
 KILL_GRACE = 3.0              # between SIGTERM and SIGKILL at the timeout
 DRAIN_S = 2.0                 # after the end (or a kill), how long output still in the pipes is read
 
@@ -116,7 +117,7 @@ def run_command(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeou
         return Outcome(False, f"`{argv[0]}` {why}; nothing was run")
     batcher.close()
     took = humanize(timedelta(seconds=finished.seconds))
-    tail = "; last lines:\n" + "\n".join(batcher.last) if batcher.last else ""
+    tail = "; last lines:\n" + "\n".join(batcher.last)[-TAIL_CHARS:] if batcher.last else ""
     if finished.returncode is None:
         return Outcome(False, f"timed out after {humanize(timeout)}; its process group was killed{tail}")
     if finished.returncode == 0:

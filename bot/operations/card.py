@@ -6,7 +6,21 @@ from datetime import datetime
 from bot import permissions
 from bot.config.access import Permissions
 from bot.operations.actions import ActionRecord
-from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Context, Reply, Section, Style, code, escape
+from bot.reply import (
+    ActionId,
+    Actions,
+    Button,
+    Card,
+    CardKind,
+    CardRef,
+    Context,
+    Reply,
+    Section,
+    Style,
+    code,
+    escape,
+    truncate,
+)
 from bot.storage.models import ActionState
 from integrations.base import Plan
 
@@ -33,7 +47,8 @@ def ref(action_id: str) -> CardRef:
 
 def change_lines(plan: Plan) -> tuple[str, ...]:
     if plan.action is not None:                 # a named action: what it runs (secrets shown as templates)
-        return (f"*Target*\n{escape(plan.target)}", f"*Runs* ({escape(plan.current)})\n```{escape(plan.desired)}```")
+        shown = truncate(escape(plan.desired), 1500)
+        return (f"*Target*\n{escape(plan.target)}", f"*Runs* ({escape(plan.current)})\n```{shown}```")
     return (f"*Target*\n{escape(plan.target)}", f"*Change*\n{escape(plan.current)}  →  {escape(plan.desired)}")
 
 
