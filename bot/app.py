@@ -68,7 +68,8 @@ def build_runtime(
         board=the_board, incidents=Incidents(sessions, clock), alerts=Alerts(sessions, clock, config),
         oncall=Overrides(sessions, clock),
         operations=Operations(sessions=sessions, clock=clock, settings=config.operations,
-                              permissions=config.permissions, runner=runner),
+                              permissions=config.permissions, runner=runner,
+                              action_roles={a.name: a.roles for a in config.actions}),
     )
 
 

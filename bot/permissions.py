@@ -11,10 +11,24 @@ def allowed_roles(perms: Permissions, command: str) -> tuple[str, ...] | None:
 
 
 def may_run(perms: Permissions, user_id: str, command: str) -> bool:
-    roles = allowed_roles(perms, command)
+    return has_role(perms, user_id, allowed_roles(perms, command))
+
+
+def has_role(perms: Permissions, user_id: str, roles: tuple[str, ...] | None) -> bool:
+    """Whether `user_id` is an admin or in one of `roles` (None: open to everyone)."""
     if roles is None or user_id in perms.admins:
         return True
     return any(user_id in perms.roles.get(role, ()) for role in roles)
+
+
+def check_action(perms: Permissions, user_id: str, action: str, roles: tuple[str, ...] | None, *,
+                 doing: str) -> None:
+    """Raise NotAllowedError when `user_id` lacks the roles a named action lists (config `actions[].roles`)."""
+    if has_role(perms, user_id, roles):
+        return
+    names = " or ".join(f"`{r}`" for r in roles or ())
+    raise NotAllowedError(f"{doing} needs the role {names} (or admin), which the action `{action}` asks for; "
+                          "nothing was run. Ask someone with that role, or an admin to add you in ops.yaml.")
 
 
 def check(perms: Permissions, user_id: str, command: str, *, doing: str | None = None) -> None:

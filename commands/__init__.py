@@ -25,6 +25,7 @@ from commands import (
     report,
     restart,
     rollback,
+    run,
     scale,
     status,
 )
@@ -52,8 +53,8 @@ def _help(ctx: CommandContext, args: list[str]) -> Reply:
 HELP = Subcommand(name="help", usage=help_.USAGE, summary=help_.SUMMARY, run=_help)
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     HELP, status.COMMAND, logs.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, oncall.COMMAND,
-    rollback.COMMAND, backup.COMMAND, scale.COMMAND, restart.COMMAND, dlq.COMMAND, checklist.COMMAND, report.COMMAND,
-    confirm.CONFIRM, confirm.CANCEL,
+    rollback.COMMAND, backup.COMMAND, scale.COMMAND, restart.COMMAND, dlq.COMMAND, run.COMMAND, checklist.COMMAND,
+    report.COMMAND, confirm.CONFIRM, confirm.CANCEL,
 )
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 

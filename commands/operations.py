@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from bot.errors import AuditOutcome, NotFoundError
 from bot.operations import approvals as four_eyes
-from bot.operations.card import HOW, VERB, confirmers, dry_run
+from bot.operations.card import HOW, VERB, change_text, confirmers, dry_run
 from bot.reply import Reply, Section, code, escape
 from bot.runtime import Runtime
 from commands.base import CommandContext, did_you_mean
@@ -51,14 +51,15 @@ def confirm(ctx: CommandContext, action_id: str) -> Reply:
     action = ctx.rt.operations.confirm(action_id, user=ctx.user_id)
     plan = action.plan
     if action.approvals_missing:            # an approval recorded; more are needed before it runs
-        needs = four_eyes.still_needed(action, confirmers=confirmers(ctx.rt.config.permissions, action.kind))
+        needs = four_eyes.still_needed(action, confirmers=confirmers(ctx.rt.config.permissions, action.kind,
+                                                                        action.plan.roles))
         text = (f":ballot_box_with_check: <@{ctx.user_id}> approved the {action.kind} of *{escape(action.subject)}*"
                 f" ({len(action.approvals)} of {action.approvals_required}); it {needs} before it runs.")
         return Reply(text=text, blocks=(Section(text),), ephemeral=False, redraw=(ctx.rt.operations.card(action),),
                      outcome=AuditOutcome.APPROVED,
                      detail=f"approval {len(action.approvals)} of {action.approvals_required}")
-    text = (f":arrow_forward: Confirmed: {VERB[action.kind].lower()} {escape(plan.target)} "
-            f"({escape(plan.current)} → {escape(plan.desired)}). Progress follows in the card's thread.")
+    text = (f":arrow_forward: Confirmed: {VERB[action.kind].lower()} {change_text(plan)}. "
+            "Progress follows in the card's thread.")
     return Reply(text=text, blocks=(Section(text),), redraw=(ctx.rt.operations.card(action),),
                  outcome=AuditOutcome.CONFIRMED, detail=f"{plan.current} -> {plan.desired}")
 

@@ -6,9 +6,9 @@ built once by `integrations.factory.build_integrations()`, which imports an SDK 
 something that needs it.
 
 Destructive operations are plan -> apply: `plan_*()` computes what would change without changing anything
-(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()`, `scale()`, `restart()`
-and `redrive()` do exactly that plan. A plan is a frozen pydantic model, one type per operation, stored as JSON
-with the pending action (`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the
+(that is `--dry-run`, and the text of the confirmation card); `rollback()`, `backup()`, `scale()`, `restart()`,
+`redrive()` and `run()` do exactly that plan. A plan is a frozen pydantic model, one type per operation, stored as
+JSON with the pending action (`PLAN.dump_json` / `PLAN.validate_json`) so another replica can apply it after the
 confirmation click.
 
 Errors, all with a short message that is safe to show in Slack. `temporary` says whether asking again later
@@ -80,6 +80,10 @@ class _Plan(BaseModel):
     target: str                  # "deployment/flight-search-backend in flight-search-prod"
     current: str                 # "revision 7 (backend:1.4.2)"
     desired: str                 # "revision 6 (backend:1.4.1)"
+    # When the mechanism is a named action (config `actions:`): its name, and the roles it names (shown on the
+    # card; the confirming click is checked against the action's roles in the config as it is then).
+    action: str | None = None
+    roles: tuple[str, ...] | None = None
 
 
 class RollbackPlan(_Plan):
@@ -106,15 +110,23 @@ class RedrivePlan(_Plan):
     max_messages: int | None     # None: every message waiting when the redrive starts
 
 
-
 class RestartPlan(_Plan):
     kind: Literal["restart"] = "restart"
     from_ref: str                # the target's last restart (or update) when planned: apply refuses if it moved
 
 
+class ActionPlan(_Plan):
+    """`/ops run <action>`: the action's validated arguments; templates are rendered (secrets read) when it runs."""
 
-Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan | RestartPlan | RedrivePlan, Field(discriminator="kind")]
-PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan | RestartPlan | RedrivePlan] = TypeAdapter(Plan)
+    kind: Literal["run"] = "run"
+    action: str
+    args: dict[str, str] = Field(default_factory=dict)
+    dry_run: bool = False
+
+
+Plan = Annotated[RollbackPlan | BackupPlan | ScalePlan | RestartPlan | RedrivePlan | ActionPlan,
+                 Field(discriminator="kind")]
+PLAN: TypeAdapter[RollbackPlan | BackupPlan | ScalePlan | RestartPlan | RedrivePlan | ActionPlan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +250,17 @@ class RedriveTarget(Protocol):
     def redrive(self, plan: RedrivePlan, *, progress: Progress) -> Outcome: ...
 
 
+class ActionTarget(Protocol):
+    """Runs a named action (a command without a shell, or an HTTP request) and reports how it ended.
+
+    plan_run() takes arguments already validated by the action's config (`ActionConfig.bind`); run() renders
+    the templates, reading secrets only then, and streams what the action prints through `progress`."""
+
+    def plan_run(self, args: Mapping[str, str], *, dry_run: bool = False) -> ActionPlan: ...
+
+    def run(self, plan: ActionPlan, *, progress: Progress) -> Outcome: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Integrations:
     """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
@@ -249,6 +272,7 @@ class Integrations:
     log_sources: Mapping[str, LogSource] = field(default_factory=dict)
     dlq_targets: Mapping[str, RedriveTarget] = field(default_factory=dict)    # by queue or service name
     restart_targets: Mapping[str, RestartTarget] = field(default_factory=dict)
+    action_targets: Mapping[str, ActionTarget] = field(default_factory=dict)     # by action name
     # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
     # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
     check_sources: Mapping[str, StatusSource] = field(default_factory=dict)

@@ -21,6 +21,7 @@ from bot.config.checklists import (
     LogErrorsCheck,
     MetricCheck,
     PodsCheck,
+    ServiceCheck,
     SqlCheck,
     TlsExpiryCheck,
 )
@@ -33,8 +34,10 @@ from bot.config.services import (
     LambdaAliasConfig,
     Service,
 )
+from integrations.actions import ActionBackup, ActionRollback, NamedAction
 from integrations.base import (
     NODES,
+    ActionTarget,
     AdapterError,
     BackupTarget,
     Integrations,
@@ -250,6 +253,8 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
         stack = Once(partial(_stack, b, svc.cloudformation))
         sources.append(DeferredSource(stack))
         rollback = rollback or DeferredRollback(stack)
+    if svc.rollback is not None:            # a named action rolls it back, whatever else the service has
+        rollback = ActionRollback(svc.name, svc.rollback, out.actions[svc.rollback.action])
     out.status[svc.name] = tuple(sources)
     if rollback is not None:
         out.rollback[svc.name] = rollback
@@ -271,6 +276,8 @@ def _database(b: _Builder, db: Database, out: _Out) -> None:
         job = Once(partial(_cronjob, b, db, db.max_backup_age))
         sources.append(DeferredSource(job))
         backup = backup or DeferredBackup(job)
+    if db.backup is not None:               # a named action backs it up, whatever else the database has
+        backup = ActionBackup(db.name, db.backup, out.actions[db.backup.action])
     out.status[db.name] = tuple(sources)
     if backup is not None:
         out.backup[db.name] = backup
@@ -286,12 +293,17 @@ class _Out:
     restart: dict[str, RestartTarget] = field(default_factory=dict)
     checks: dict[str, StatusSource] = field(default_factory=dict)
     logs: dict[str, LogSource] = field(default_factory=dict)
+    actions: dict[str, NamedAction] = field(default_factory=dict)
 
 
 def _checks(b: _Builder, config: OpsConfig, out: _Out) -> None:
     """A source for every checklist check that does not simply reuse a service's or database's sources."""
     for name, checklist in config.checklists.items():
         for position, check in enumerate(checklist.checks):
+            health = check.health() if isinstance(check, ServiceCheck) else None
+            if health is not None:                 # `check: http` with its own url
+                out.checks[check_key(name, position)] = HttpHealth(health, b.http)
+                continue
             source = _check_source(b, check)
             if source is not None:
                 out.checks[check_key(name, position)] = DeferredSource(Once(source))
@@ -357,6 +369,7 @@ def _nodes(b: _Builder) -> StatusSource:
 
 def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrations:
     b, out = _Builder(config, clock), _Out()
+    out.actions = {a.name: NamedAction(a) for a in config.actions}
     for svc in config.services:
         _service(b, svc, out)
     for db in config.databases:
@@ -367,6 +380,7 @@ def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrati
     if config.integrations.kubernetes is not None:
         out.status[NODES] = (DeferredSource(Once(partial(_nodes, b))),)
     _checks(b, config, out)
-    return Integrations(status_sources=out.status, rollback_targets=out.rollback,
-                        backup_targets=out.backup, scale_targets=out.scale, restart_targets=out.restart,
-                        dlq_targets=out.dlq, check_sources=out.checks, log_sources=out.logs)
+    action_targets: dict[str, ActionTarget] = dict(out.actions)
+    return Integrations(status_sources=out.status, rollback_targets=out.rollback, backup_targets=out.backup,
+                        scale_targets=out.scale, restart_targets=out.restart, dlq_targets=out.dlq,
+                        check_sources=out.checks, log_sources=out.logs, action_targets=action_targets)

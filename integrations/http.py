@@ -9,7 +9,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import humanize
+from bot.config.secrets import SecretMissing, SecretRef
 from bot.config.services import HealthCheckConfig
+from bot.masking import Masker
 from integrations.base import Finding, Health
 
 if TYPE_CHECKING:
@@ -52,15 +54,26 @@ class HttpHealth:
     def timeout_s(self) -> float:
         return self._cfg.timeout.total_seconds()
 
+    def _headers(self) -> dict[str, str]:
+        """The configured headers, secrets read now (SecretMissing names the one that is not set)."""
+        return {k: v.reveal() if isinstance(v, SecretRef) else v for k, v in self._cfg.headers.items()}
+
     def check(self) -> Sequence[Finding]:
         import httpx
 
         subject = f"GET {self._url}"
+        try:
+            headers = self._headers()
+        except SecretMissing as exc:
+            return [Finding("http", subject, Health.UNKNOWN, f"not asked: {exc}")]
+        mask = Masker([headers[k] for k in self._cfg.secret_headers()])
         timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 2.0))
         client = self._client.get()               # made on the first check: not part of the latency
         started = time.monotonic()
         try:
-            response = client.get(self._url, timeout=timeout)
+            # A redirect would carry the headers to wherever it points: with secrets, the answer is the redirect.
+            response = client.get(self._url, timeout=timeout, headers=headers,
+                                  follow_redirects=not self._cfg.secret_headers())
         except httpx.TimeoutException:
             return [Finding("http", subject, Health.DOWN, f"no answer within {humanize(self._cfg.timeout)}")]
         except httpx.ConnectError as exc:
@@ -70,7 +83,7 @@ class HttpHealth:
         latency = timedelta(seconds=time.monotonic() - started)
         health, reason = judge(response.status_code, response.content, expect_status=self._cfg.expect_status)
         ms = f"{latency.total_seconds() * 1000:.0f} ms"
-        summary = f"HTTP {response.status_code} in {ms}" + (f": {reason}" if reason else "")
+        summary = f"HTTP {response.status_code} in {ms}" + (f": {mask(reason)}" if reason else "")
         return [Finding("http", subject, health, summary, latency=latency)]
 
 

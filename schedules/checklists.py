@@ -54,7 +54,7 @@ def _sources(rt: Runtime, name: str, position: int, check: Check) -> tuple[Statu
         return (own,)
     if isinstance(check, ManualCheck):
         return None
-    if isinstance(check, ServiceCheck):
+    if isinstance(check, ServiceCheck) and check.service is not None:
         return tuple(rt.integrations.status_sources.get(check.service, ()))
     if isinstance(check, BackupAgeCheck):
         return tuple(rt.integrations.status_sources.get(check.database, ()))

@@ -6,21 +6,51 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
-from bot.config.services import Database, IntegrationSettings, Service
+from bot.config.secrets import SecretRef
+from bot.config.services import Database, HealthCheckConfig, IntegrationSettings, Service
 from bot.config.values import SERVICE_NAME, Cron, Duration, PositiveDuration, Problems, Strict, Zone, bounded
 
 
 class ServiceCheck(Strict):
-    """Every status source of a service (its /health, deployment, alarms …), as `/ops status <service>`."""
+    """Every status source of a service (its /health, deployment, alarms …), as `/ops status <service>`; or,
+    `check: http` with `url:` instead of `service:`, one URL judged as a service's `health:` is."""
 
     check: Literal["http", "service"]
-    service: str
+    service: str | None = None
+    url: HttpUrl | None = None
+    headers: dict[str, str | SecretRef] = {}       # sent with the request; values are never shown
+    expect_status: int = Field(200, ge=100, le=599)
+    timeout: Duration = timedelta(seconds=3)
+
+    @field_validator("timeout")
+    @classmethod
+    def _sane_timeout(cls, value: timedelta) -> timedelta:
+        return bounded(value, low=timedelta(milliseconds=1), high=timedelta(minutes=1))
+
+    @model_validator(mode="after")
+    def _service_or_url(self) -> ServiceCheck:
+        if self.check == "service" and self.url is not None:
+            raise ValueError("`check: service` takes `service:`; for a URL write `check: http` with `url:`")
+        if (self.service is None) == (self.url is None):
+            raise ValueError("give `service:` (a service from services) or `url:` (one URL to GET)"
+                             + (", not both" if self.service else ""))
+        if self.url is None and self.model_fields_set & {"headers", "expect_status", "timeout"}:
+            raise ValueError("headers, expect_status and timeout go with `url:`; a service's are under its "
+                             "`health:`")
+        return self
+
+    def health(self) -> HealthCheckConfig | None:
+        """The URL check as a service's `health:` would be, or None for a service check."""
+        if self.url is None:
+            return None
+        return HealthCheckConfig(url=self.url, headers=self.headers, expect_status=self.expect_status,
+                                 timeout=self.timeout)
 
     @property
     def label(self) -> str:
-        return self.service
+        return self.service or str(self.url)
 
 
 class BackupAgeCheck(Strict):
@@ -240,7 +270,7 @@ def validate_checklist_targets(
 
 def _target_problem(c: Check, *, integrations: IntegrationSettings, service: Callable[[str], Service | None],
                     database: Callable[[str], Database | None]) -> str | None:
-    if isinstance(c, ServiceCheck) and service(c.service) is None:
+    if isinstance(c, ServiceCheck) and c.service is not None and service(c.service) is None:
         return f"no service named {c.service!r}"
     if isinstance(c, BackupAgeCheck) and database(c.database) is None:
         return f"no database named {c.database!r}"

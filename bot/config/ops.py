@@ -5,7 +5,7 @@ typo never silently turns a check off.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError, model_validator
 
 from bot.config.access import Channels, Permissions
+from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
 from bot.config.operations import OperationSettings
@@ -36,6 +37,7 @@ class OpsConfig(Strict):
     services: tuple[Service, ...] = ()
     databases: tuple[Database, ...] = ()
     queues: tuple[QueueConfig, ...] = ()
+    actions: tuple[ActionConfig, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -51,6 +53,8 @@ class OpsConfig(Strict):
                                    integrations=self.integrations, service=self.service, database=self.database))
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
         problems += self._approvals_possible()
+        problems += _found(partial(validate_action_uses, self.actions, self._action_uses(),
+                                   role_names=self.permissions.roles))
         if problems:
             raise Problems(problems)
         return self
@@ -84,6 +88,15 @@ class OpsConfig(Strict):
                                      "and admins)"))
         return problems
 
+    def _action_uses(self) -> Iterator[tuple[str, ActionUse]]:
+        """Every service or database mechanism that is a named action, with its key path."""
+        for i, s in enumerate(self.services):
+            if s.rollback is not None:
+                yield f"services[{i}].rollback", s.rollback
+        for i, d in enumerate(self.databases):
+            if d.backup is not None:
+                yield f"databases[{i}].backup", d.backup
+
     @property
     def needs_aws(self) -> bool:
         return any(s.uses_aws for s in self.services) or any(d.rds for d in self.databases) or bool(self.queues)
@@ -97,6 +110,9 @@ class OpsConfig(Strict):
 
     def database(self, name: str) -> Database | None:
         return next((d for d in self.databases if d.name == name), None)
+
+    def action(self, name: str) -> ActionConfig | None:
+        return next((a for a in self.actions if a.name == name), None)
 
 
 def _operations(item: Service | Database) -> tuple[str, ...]:

@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from pydantic import Field, HttpUrl, field_validator
 
+from bot.config.actions import ActionUse, RollbackActionUse
 from bot.config.secrets import SecretRef
-from bot.config.values import SERVICE_NAME, Approvals, Duration, PositiveDuration, Strict, bounded
+from bot.config.values import HEADER_NAME, SERVICE_NAME, Approvals, Duration, PositiveDuration, Strict, bounded
 
 LOG_GROUP = re.compile(r"^[A-Za-z0-9_\-/.#]{1,512}$")
 
@@ -21,6 +22,19 @@ class HealthCheckConfig(Strict):
     url: HttpUrl
     expect_status: int = Field(200, ge=100, le=599)
     timeout: Duration = timedelta(seconds=3)
+    headers: dict[str, str | SecretRef] = {}       # sent with the request; values are never shown
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        bad = [name for name in value if not re.match(HEADER_NAME, name)]
+        if bad:
+            raise ValueError(f"not header names: {', '.join(bad)}")
+        return value
+
+    def secret_headers(self) -> tuple[str, ...]:
+        """The names of the headers whose values come from secrets."""
+        return tuple(k for k, v in self.headers.items() if isinstance(v, SecretRef))
 
     @field_validator("timeout")
     @classmethod
@@ -129,6 +143,7 @@ class Service(Strict):
     cloudformation: CloudFormationConfig | None = None
     logs: LogsConfig | None = None              # CloudWatch Logs group(s) for /ops logs, secrets to mask in them
     approvals: Approvals = 1                    # different people who must confirm a rollback or scale
+    rollback: RollbackActionUse | None = None   # a named action rolls it back (instead of the above)
 
     @property
     def uses_aws(self) -> bool:
@@ -154,3 +169,4 @@ class Database(Strict):
     kubernetes_cronjob: KubernetesCronJobConfig | None = None
     max_backup_age: PositiveDuration = timedelta(hours=26)
     approvals: Approvals = 1                    # different people who must confirm a backup
+    backup: ActionUse | None = None             # a named action backs it up (instead of rds / kubernetes_cronjob)

@@ -23,6 +23,8 @@ def _service_checks(s: Service) -> list[str]:
         checks.append(f"stack {s.cloudformation.stack}")
     if s.approvals > 1:
         checks.append(f"{s.approvals} approvals (four-eyes)")
+    if s.rollback:
+        checks.append(f"rollback by action {s.rollback.action}")
     return checks
 
 
@@ -42,6 +44,7 @@ def summary(config: OpsConfig, path: Path) -> str:
     for d in config.databases:
         how = [f"rds {d.rds.instance}"] if d.rds else []
         how += [f"cronjob {d.kubernetes_cronjob.namespace}/{d.kubernetes_cronjob.name}"] if d.kubernetes_cronjob else []
+        how += [f"backup by action {d.backup.action}"] if d.backup else []
         how += [f"{d.approvals} approvals (four-eyes)"] if d.approvals > 1 else []
         lines.append(f"    - {d.name}: {', '.join(how) or 'no backup mechanism'}, max backup age "
                      f"{d.max_backup_age.total_seconds() / 3600:g}h")
@@ -50,7 +53,20 @@ def summary(config: OpsConfig, path: Path) -> str:
     for q in config.queues:
         source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
         lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
-    return "\n".join(lines + _schedules(config))
+    return "\n".join(lines + _actions(config) + _schedules(config))
+
+
+def _actions(config: OpsConfig) -> list[str]:
+    if not config.actions:
+        return []
+    lines = [f"  actions      {len(config.actions)}"]
+    for a in config.actions:
+        what = f"command {a.command[0]} in {a.cwd}" if a.command else f"http {a.http.method if a.http else ''}"
+        who = f"roles {', '.join(a.roles) or 'admins only'}" if a.roles is not None else "anyone who may /ops run"
+        lines.append(f"    - {a.name}: {what}, timeout {a.effective_timeout.total_seconds():g}s, "
+                     f"{'asks for confirmation' if a.confirm else 'runs at once'}, {who}"
+                     + (", has a dry-run form" if a.dry_run is not None else ""))
+    return lines
 
 
 def _schedules(config: OpsConfig) -> list[str]:

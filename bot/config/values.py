@@ -16,6 +16,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SERVICE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 SEVERITY = r"^P[1-4]$"
+HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"       # an HTTP header name (RFC 9110 token)
 SEVERITIES = ("P1", "P2", "P3", "P4")
 MAX_APPROVALS = 3
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")

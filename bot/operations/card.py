@@ -7,18 +7,41 @@ from bot import permissions
 from bot.config.access import Permissions
 from bot.operations import approvals
 from bot.operations.actions import ActionRecord
-from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Context, Reply, Section, Style, escape
+from bot.reply import (
+    ActionId,
+    Actions,
+    Button,
+    Card,
+    CardKind,
+    CardRef,
+    Context,
+    Reply,
+    Section,
+    Style,
+    code,
+    escape,
+    truncate,
+)
 from bot.storage.models import ActionState
 from integrations.base import Plan
 
-VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale", "restart": "Restart", "redrive": "Redrive"}
-NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling", "restart": "Restart", "redrive": "Redrive"}
+VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale", "restart": "Restart", "redrive": "Redrive",
+        "run": "Run"}
+NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling", "restart": "Restart", "redrive": "Redrive",
+        "run": "Run"}
 
 
-def confirmers(perms: Permissions, kind: str) -> str:
-    """Who may confirm an operation of `kind`, as its card says it."""
+def confirmers(perms: Permissions, kind: str, action_roles: tuple[str, ...] | None = None) -> str:
+    """Who may confirm an operation of `kind` (done by a named action with `action_roles`), as its card says it."""
     roles = permissions.allowed_roles(perms, kind)
-    return "anyone in the channel" if roles is None else "admins or " + " / ".join(f"`{r}`" for r in roles)
+
+    def names(rs: tuple[str, ...]) -> str:
+        return "admins or " + " / ".join(f"`{r}`" for r in rs) if rs else "admins"
+
+    if roles is None or action_roles is None:
+        either = roles if roles is not None else action_roles
+        return "anyone in the channel" if either is None else names(either)
+    return f"{names(roles)} (who also have " + " / ".join(f"`{r}`" for r in action_roles) + ")"
 
 
 def ref(action_id: str) -> CardRef:
@@ -26,7 +49,17 @@ def ref(action_id: str) -> CardRef:
 
 
 def change_lines(plan: Plan) -> tuple[str, ...]:
+    if plan.action is not None:                 # a named action: what it runs (secrets shown as templates)
+        shown = truncate(escape(plan.desired), 1500)
+        return (f"*Target*\n{escape(plan.target)}", f"*Runs* ({escape(plan.current)})\n```{shown}```")
     return (f"*Target*\n{escape(plan.target)}", f"*Change*\n{escape(plan.current)}  →  {escape(plan.desired)}")
+
+
+def change_text(plan: Plan) -> str:
+    """The change in one line of a message."""
+    if plan.action is not None:
+        return f"{escape(plan.target)}: {code(plan.desired.splitlines()[0] if plan.desired else '', 500)}"
+    return f"{escape(plan.target)} ({escape(plan.current)} → {escape(plan.desired)})"
 
 
 def dry_run(plan: Plan, *, subject: str) -> Reply:
@@ -40,7 +73,7 @@ def render(a: ActionRecord, *, now: datetime, perms: Permissions) -> Reply:
     subject, plan, fields = escape(a.subject), a.plan, change_lines(a.plan)
     if a.state is ActionState.AWAITING and not a.expired(now):
         head = f":warning: *{VERB[a.kind]} {subject}?* Requested by <@{a.requested_by}>."
-        who = confirmers(perms, a.kind)
+        who = confirmers(perms, a.kind, plan.roles)
         rule = f"Only {who} may confirm" if a.approvals_required < 2 else approvals.progress(
             a, confirmers=who, requester_may=permissions.may_run(perms, a.requested_by, a.kind))
         return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan.current} -> {plan.desired}", ephemeral=False,
@@ -75,8 +108,10 @@ def card(a: ActionRecord, *, now: datetime, perms: Permissions) -> Card:
 
 
 HOW = {
-    "rollback": "add `kubernetes:`, `lambda:`, `beanstalk:` or `cloudformation:` to the service",
-    "backup": "add `rds:` or `kubernetes_cronjob:` to the database",
+    "rollback": "add `kubernetes:`, `lambda:`, `beanstalk:`, `cloudformation:` or `rollback: {action: …}` to the "
+                "service",
+    "backup": "add `rds:`, `kubernetes_cronjob:` or `backup: {action: …}` to the database",
+    "run": "add it under `actions:`",
     "scale": "add `kubernetes:` to the service",
     "redrive": "add `sqs_dlq:` to the service, or list the queue under `queues:`",
     "restart": "add `kubernetes:` or `beanstalk:` to the service",

@@ -38,12 +38,13 @@ from bot.incidents import IncidentRecord
 from bot.incidents import card as incident_card
 from bot.operations import actions
 from bot.operations.actions import ActionRecord
-from bot.operations.card import NOUN, VERB
+from bot.operations.card import NOUN, VERB, change_text
 from bot.operations.card import card as action_card
 from bot.operations.card import ref as action_ref
-from bot.reply import escape, text_reply
+from bot.reply import Card, escape, text_reply
 from bot.storage.db import session_scope
 from integrations.base import (
+    ActionPlan,
     AdapterError,
     BackupPlan,
     Integrations,
@@ -78,6 +79,9 @@ def apply_plan(integ: Integrations, subject: str, plan: Plan, *, progress: Progr
     if isinstance(plan, RestartPlan):
         restart = integ.restart_targets.get(subject)
         return restart.restart(plan, progress=progress) if restart else missing
+    if isinstance(plan, ActionPlan):
+        action = integ.action_targets.get(plan.action)
+        return action.run(plan, progress=progress) if action else missing
     scale = integ.scale_targets.get(subject)
     return scale.scale(plan, progress=progress) if scale else missing
 
@@ -162,7 +166,7 @@ class OperationRunner:
     def _run(self, job: _Job) -> ActionRecord:
         action, plan = job.action, job.action.plan
         self._say(action, f":arrow_forward: <@{action.decided_by}> confirmed: {VERB[action.kind].lower()} "
-                          f"{escape(plan.target)} ({escape(plan.current)} → {escape(plan.desired)}).")
+                          f"{change_text(plan)}.")
         outcome = self._apply(action)
         finished, touched = self._finish(action, outcome)
         icon = ":white_check_mark:" if outcome.ok else ":x:"
@@ -221,6 +225,10 @@ class OperationRunner:
             self.policy.deliver(send, what)
         except Exception:                  # e.g. the card's location could not be read: still only a message
             log.exception("could not deliver %s", what)
+
+    def show(self, card: Card, *, channel: str) -> None:
+        """Post an operation's card (one started without a Confirm click) where its thread and redraws go."""
+        self._deliver(f"the {card.ref} card", partial(self.board.show, card, channel=channel))
 
     def _say(self, a: ActionRecord, line: str) -> None:
         """A line in the operation card's thread (or the channel it was asked in)."""
