@@ -20,7 +20,7 @@ _PATTERNS = (
         ((?:["']?)(?:[a-z0-9_-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|
                    private[_-]?key|client[_-]?secret|auth|credentials?|x-cron-secret))(?:["']?)
          \s*[:=]\s*["']?)
-        ([^\s"',;&}]{3,})"""),
+        (?!\{\{)([^\s"',;&}]{3,})"""),            # a template ({{secret.X}}) names a secret, it is not one
     re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),                                  # AWS access key ids
     re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),                                # Slack tokens
     re.compile(r"\bxapp-[A-Za-z0-9-]{10,}"),

@@ -44,7 +44,8 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
     plan = target.plan_run(bound, dry_run=dry)
     ops = ctx.rt.operations
     if cfg.confirm and not dry:
-        action = ops.propose(plan, subject=name, requested_by=ctx.user_id, channel_id=ctx.channel_id)
+        action = ops.propose(plan, subject=name, requested_by=ctx.user_id, channel_id=ctx.channel_id,
+                             approvals=cfg.approvals)
         return replace(ops.card(action).reply, outcome=AuditOutcome.PROPOSED, detail=plan.desired[:500])
     action = ops.start(plan, subject=name, requested_by=ctx.user_id, channel_id=ctx.channel_id)
     what = f"the dry-run form of `{escape(name)}`" if dry else f"`{escape(name)}` (it needs no confirmation)"

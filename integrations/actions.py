@@ -35,6 +35,7 @@ from integrations.base import (
     NotPossibleError,
     Outcome,
     Progress,
+    RestartPlan,
     RollbackPlan,
 )
 from integrations.command import cut, fenced, inert, run_command
@@ -215,6 +216,25 @@ class ActionRollback:
     def rollback(self, plan: RollbackPlan, *, progress: Progress) -> Outcome:
         try:
             inner = self.action.plan_run(self._args(plan.to_ref or None))
+        except NotPossibleError as exc:
+            return Outcome(False, f"{exc}; nothing was run")
+        return self.action.run(inner, progress=progress)
+
+
+class ActionRestart:
+    """A service whose `restart:` is a named action (a RestartTarget): `eb restart` or a team's own script."""
+
+    def __init__(self, service: str, use: ActionUse, action: NamedAction) -> None:
+        self.service, self.use, self.action = service, use, action
+
+    def plan_restart(self) -> RestartPlan:
+        inner = self.action.plan_run(self.use.args)
+        return RestartPlan(target=f"{self.service}, by the action {self.use.action}", current=inner.current,
+                           desired=inner.desired, from_ref="", action=self.use.action, roles=inner.roles)
+
+    def restart(self, plan: RestartPlan, *, progress: Progress) -> Outcome:
+        try:
+            inner = self.action.plan_run(self.use.args)
         except NotPossibleError as exc:
             return Outcome(False, f"{exc}; nothing was run")
         return self.action.run(inner, progress=progress)

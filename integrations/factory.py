@@ -34,7 +34,7 @@ from bot.config.services import (
     LambdaAliasConfig,
     Service,
 )
-from integrations.actions import ActionBackup, ActionRollback, NamedAction
+from integrations.actions import ActionBackup, ActionRestart, ActionRollback, NamedAction
 from integrations.base import (
     NODES,
     ActionTarget,
@@ -255,6 +255,8 @@ def _service(b: _Builder, svc: Service, out: _Out) -> None:
         rollback = rollback or DeferredRollback(stack)
     if svc.rollback is not None:            # a named action rolls it back, whatever else the service has
         rollback = ActionRollback(svc.name, svc.rollback, out.actions[svc.rollback.action])
+    if svc.restart is not None:             # likewise a restart
+        restart = ActionRestart(svc.name, svc.restart, out.actions[svc.restart.action])
     out.status[svc.name] = tuple(sources)
     if rollback is not None:
         out.rollback[svc.name] = rollback

@@ -18,7 +18,16 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, JsonValue, field_validator, model_validator
 
 from bot.config.secrets import ENV_NAME, SecretRef
-from bot.config.values import HEADER_NAME, SERVICE_NAME, PositiveDuration, Problems, Strict, bounded, choices
+from bot.config.values import (
+    HEADER_NAME,
+    SERVICE_NAME,
+    Approvals,
+    PositiveDuration,
+    Problems,
+    Strict,
+    bounded,
+    choices,
+)
 
 ARG_NAME = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_ARG_CHARS = 500
@@ -151,6 +160,7 @@ class ActionConfig(Strict):
     description: str | None = Field(None, max_length=300)
     roles: tuple[str, ...] | None = None     # who may run or confirm it (and admins); None: the `run` command's rule
     confirm: bool = True                     # false: runs at once (still role-checked, on the runner, audited)
+    approvals: Approvals = 1                 # different people who must confirm a run (four-eyes: 2)
     args: dict[str, ActionArg] = {}
     command: CommandArgv | None = Field(None, min_length=1)
     cwd: str | None = None                   # the directory a command runs in (absolute)
@@ -186,6 +196,8 @@ class ActionConfig(Strict):
     @model_validator(mode="after")
     def _one_kind(self) -> ActionConfig:
         problems = self._kind_problems()
+        if self.approvals > 1 and not self.confirm:
+            problems.append(("approvals", f"{self.approvals} people must confirm, but `confirm: false` asks nobody"))
         problems += [(where, problem) for where, text in self.templates()
                      for problem in self._template_problems(text)]
         if problems:

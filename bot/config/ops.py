@@ -93,6 +93,8 @@ class OpsConfig(Strict):
         for i, s in enumerate(self.services):
             if s.rollback is not None:
                 yield f"services[{i}].rollback", s.rollback
+            if s.restart is not None:
+                yield f"services[{i}].restart", s.restart
         for i, d in enumerate(self.databases):
             if d.backup is not None:
                 yield f"databases[{i}].backup", d.backup
@@ -118,9 +120,9 @@ class OpsConfig(Strict):
 def _operations(item: Service | Database) -> tuple[str, ...]:
     """The confirmed operations a service or database has a mechanism for."""
     if isinstance(item, Database):
-        return ("backup",) if item.rds or item.kubernetes_cronjob else ()
-    rollback = item.kubernetes or item.lambda_ or item.beanstalk or item.cloudformation
-    restart = item.kubernetes or item.beanstalk
+        return ("backup",) if item.rds or item.kubernetes_cronjob or item.backup else ()
+    rollback = item.kubernetes or item.lambda_ or item.beanstalk or item.cloudformation or item.rollback
+    restart = item.kubernetes or item.beanstalk or item.restart
     return (("rollback",) * bool(rollback) + ("scale",) * bool(item.kubernetes) + ("restart",) * bool(restart)
             + ("redrive",) * bool(item.sqs_dlq))
 

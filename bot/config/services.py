@@ -144,6 +144,7 @@ class Service(Strict):
     logs: LogsConfig | None = None              # CloudWatch Logs group(s) for /ops logs, secrets to mask in them
     approvals: Approvals = 1                    # different people who must confirm a rollback or scale
     rollback: RollbackActionUse | None = None   # a named action rolls it back (instead of the above)
+    restart: ActionUse | None = None            # a named action restarts it (instead of kubernetes / beanstalk)
 
     @property
     def uses_aws(self) -> bool:

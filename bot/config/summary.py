@@ -25,6 +25,8 @@ def _service_checks(s: Service) -> list[str]:
         checks.append(f"{s.approvals} approvals (four-eyes)")
     if s.rollback:
         checks.append(f"rollback by action {s.rollback.action}")
+    if s.restart:
+        checks.append(f"restart by action {s.restart.action}")
     return checks
 
 

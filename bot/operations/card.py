@@ -114,5 +114,5 @@ HOW = {
     "run": "add it under `actions:`",
     "scale": "add `kubernetes:` to the service",
     "redrive": "add `sqs_dlq:` to the service, or list the queue under `queues:`",
-    "restart": "add `kubernetes:` or `beanstalk:` to the service",
+    "restart": "add `kubernetes:`, `beanstalk:` or `restart: {action: …}` to the service",
 }

@@ -72,3 +72,8 @@ def test_every_secret_the_config_names_is_found_and_only_readable_ones_revealed(
     assert [str(ref) for ref in named_secrets(config)] == ["environment variable A_KEY", f"file {key}",
                                                            "environment variable UNSET_KEY"]
     assert revealed_values(config, {"A_KEY": "value-a"}) == ["value-a", "from-a-file"]
+
+
+def test_a_template_naming_a_secret_is_left_whole() -> None:
+    assert mask("apikey: {{secret.SUPABASE_ANON_KEY}}") == "apikey: {{secret.SUPABASE_ANON_KEY}}"
+    assert mask('X-Cron-Secret: "{{secret.CRON}}"') == 'X-Cron-Secret: "{{secret.CRON}}"'

@@ -240,3 +240,38 @@ def test_a_database_backup_and_a_versioned_rollback_by_action(make_runtime, run_
     proposal = run_ops(rt, "rollback api to v41")
     assert run_ops(rt, f"confirm {proposal.card.key}").outcome == "confirmed"
     assert _recorded(tmp_path) == [["echo", "s3://backups/prod"], ["echo", "--version=v41"]]
+
+
+def test_a_restart_by_action_and_a_four_eyes_action(make_runtime, run_ops, tmp_path):
+    """`restart: {action}` runs the team's script as /ops restart; `approvals: 2` on an action needs the
+    requester and one other person, and the requester never counts twice."""
+    script = {"cwd": str(tmp_path), "env": {"RECORD_TO": str(tmp_path / "record.jsonl")}}
+    rt = make_runtime({
+        "permissions": {"admins": ["U0ADMIN"], "roles": {"deployer": ["U0ALICE", "U0BOB"]}},
+        "actions": [{"name": "eb-restart", "command": [sys.executable, SCRIPT, "echo", "restart", "{{args.env}}"],
+                     "args": {"env": {"required": True}}, **script},
+                    {"name": "deploy", "roles": ["deployer"], "approvals": 2,
+                     "command": [sys.executable, SCRIPT, "echo", "deploy"], **script}],
+        "services": [{"name": "awning-api", "restart": {"action": "eb-restart", "args": {"env": "awning-prod"}}}]})
+    proposal = run_ops(rt, "restart awning-api")
+    assert proposal.card and "Restart awning-api?" in proposal.text + repr(proposal.blocks)
+    assert run_ops(rt, f"confirm {proposal.card.key}").outcome == "confirmed"
+    assert rt.operations.get(proposal.card.key).state == "succeeded"
+    assert _recorded(tmp_path) == [["echo", "restart", "awning-prod"]]
+
+    proposal = run_ops(rt, "run deploy", user="U0ALICE")
+    first = run_ops(rt, f"confirm {proposal.card.key}", user="U0ALICE")
+    assert first.outcome == "approved" and "1 of 2" in first.text
+    again = run_ops(rt, f"confirm {proposal.card.key}", user="U0ALICE")
+    assert again.outcome in ("conflict", "not_allowed") and len(_recorded(tmp_path)) == 1
+    assert run_ops(rt, f"confirm {proposal.card.key}", user="U0BOB").outcome == "confirmed"
+    assert rt.operations.get(proposal.card.key).state == "succeeded"
+    assert _recorded(tmp_path)[-1] == ["echo", "deploy"]
+
+
+def test_an_action_that_needs_approvals_must_ask_for_confirmation(make_runtime):
+    from bot.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"actions\[0\]\.approvals: 2 people must confirm, but `confirm: false`"):
+        parse_config({"actions": [{"name": "x", "confirm": False, "approvals": 2, "cwd": "/tmp",
+                                   "command": ["true"]}]})
