@@ -67,6 +67,7 @@ def _actions(config: OpsConfig) -> list[str]:
         who = f"roles {', '.join(a.roles) or 'admins only'}" if a.roles is not None else "anyone who may /ops run"
         lines.append(f"    - {a.name}: {what}, timeout {a.effective_timeout.total_seconds():g}s, "
                      f"{'asks for confirmation' if a.confirm else 'runs at once'}, {who}"
+                     + (f", {a.approvals} approvals (four-eyes)" if a.approvals > 1 else "")
                      + (", has a dry-run form" if a.dry_run is not None else ""))
     return lines
 
