@@ -73,7 +73,12 @@ class Stopping:
         log.warning("stopping took over %.1fs; exiting without waiting for: %s", STOP_S,
                     ", ".join(t.name for t in threading.enumerate() if t.is_alive() and not t.daemon) or "nothing")
         for handler in logging.getLogger().handlers:
-            handler.flush()
+            if handler.lock is None or handler.lock.acquire(timeout=0.2):   # a handler stuck writing is skipped
+                try:
+                    handler.flush()
+                finally:
+                    if handler.lock is not None:
+                        handler.lock.release()
         os._exit(0)
 
 

@@ -23,8 +23,8 @@ def config(tmp_path, server):
     ("restart backend now", "Name one service; only `--dry-run` may follow it.", "usage"),
     ("restart backedn", "I don't know the service `backedn`. Did you mean `backend`? Can restart: `backend`.",
      "not_found"),
-    ("restart docs-site", "`docs-site` has no restart mechanism configured (add `kubernetes:` or `beanstalk:` to "
-                          "the service). Can restart: `backend`.", "not_found"),
+    ("restart docs-site", "`docs-site` has no restart mechanism configured (add `kubernetes:`, `beanstalk:` or "
+                          "`restart: {action: …}` to the service). Can restart: `backend`.", "not_found"),
     ("restart weather-monitor", "`weather-monitor` runs on Lambda: Lambda functions have no servers to restart; "
                                 "every cold start loads the function afresh. To undo a bad release: "
                                 "`/ops rollback weather-monitor`.", "not_possible"),

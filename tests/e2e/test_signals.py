@@ -157,9 +157,24 @@ class Pid1:
     def __init__(self, env: dict[str, str]) -> None:
         self.outer = subprocess.Popen([*UNSHARE, sys.executable, "-m", "bot", "serve", "--port", "0"], env=env,
                                       cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []        # its stderr, read all along: a full pipe must never block its logging
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         self.pid = wait_until(self._child, timeout=10, what="unshare to start opsbot")
         status = Path(f"/proc/{self.pid}/status").read_text()
         assert re.search(r"^NSpid:\s+\d+\s+1$", status, re.M), status        # PID 1 in its namespace
+
+    def _read(self) -> None:
+        assert self.outer.stderr is not None
+        for line in self.outer.stderr:
+            self.lines.append(line)
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def err(self) -> str:
+        self._reader.join(5)
+        return "".join(self.lines)
 
     def _child(self) -> int | None:
         children = Path(f"/proc/{self.outer.pid}/task/{self.outer.pid}/children").read_text().split()
@@ -199,14 +214,13 @@ def pid1(tmp_path, fake_slack, db_url) -> Iterator[Callable[[], Pid1]]:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sigterm_stops_opsbot_running_as_pid_1(pid1):
     bot = pid1()
-    assert bot.outer.stderr is not None
-    wait_until(lambda: "listening on" in bot.outer.stderr.readline(), timeout=30, what="opsbot to listen")
+    wait_until(lambda: bot.said("listening on"), timeout=30, what="opsbot to listen")
     assert bot.catches(signal.SIGTERM)
     started = time.monotonic()
     os.kill(bot.pid, signal.SIGTERM)
     assert stopped_in_time(bot.outer) == 0                    # unshare exits with its child's code
     print(f"PID 1 stopped {time.monotonic() - started:.2f}s after SIGTERM")
-    assert "opsbot stopped" in bot.outer.stderr.read()
+    assert "opsbot stopped" in bot.err()
 
 
 @needs_pid_namespace
@@ -216,8 +230,7 @@ def test_sigterm_while_pid_1_is_still_starting_stops_it(pid1):
     wait_until(lambda: bot.catches(signal.SIGTERM), timeout=30, what="opsbot to take SIGTERM")
     os.kill(bot.pid, signal.SIGTERM)                          # most likely mid-start: imports, migrations
     code = stopped_in_time(bot.outer)
-    assert bot.outer.stderr is not None
-    err = bot.outer.stderr.read()
+    err = bot.err()
     assert code == 0, err
     assert re.search(r"opsbot stopped( while starting \(SIGTERM\))?$", err, re.M), err
 
