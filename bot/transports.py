@@ -25,6 +25,7 @@ from bot.slack.bolt import SLACK_PATH
 log = logging.getLogger(__name__)
 DRAIN_S = 3.5           # the longest a stop waits for requests in flight (a Slack ack is due within 3 s)
 DRAIN_POLL_S = 0.05
+SIGNAL_POLL_S = 0.2      # how soon a signal taken by another thread is handled (see wait_for)
 
 
 class Listener:
@@ -91,6 +92,17 @@ class Listener:
             thunk()
 
 
+def wait_for(stop: threading.Event) -> None:
+    """Block the main thread until `stop` is set, waking every SIGNAL_POLL_S.
+
+    A signal's Python handler runs on the main thread, and only once it runs bytecode. When the kernel hands
+    SIGTERM to another thread (any of ours may take it), a main thread blocked in a plain `stop.wait()` is not
+    interrupted and never runs the handler: the bot would ignore SIGTERM (seen as PID 1 in a test, and a
+    rollout would wait out its grace period). Waking now and then lets the handler run."""
+    while not stop.wait(SIGNAL_POLL_S):
+        pass
+
+
 @dataclass(frozen=True, slots=True)
 class HttpTransport:
     listener: Listener
@@ -99,7 +111,7 @@ class HttpTransport:
         self.listener.start(bot.http)
         log.info("opsbot listening on http://%s:%s%s", self.listener.host, self.listener.port, SLACK_PATH)
         try:
-            stop.wait()
+            wait_for(stop)
         finally:
             self.listener.stop()
 
@@ -122,7 +134,7 @@ class SocketModeTransport:
                 log.info("opsbot connected to Slack over Socket Mode")
             else:        # slack_sdk logs why and keeps trying to reconnect on its own
                 log.warning("opsbot could not open the Socket Mode connection yet; it keeps retrying")
-            stop.wait()
+            wait_for(stop)
         finally:
             handler.close()  # type: ignore[no-untyped-call]
             self.listener.stop()

@@ -3,7 +3,10 @@ container) and also while it is still starting; requests in flight get their ans
 that stops hands the schedule to a standby at once."""
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import platform
 import re
 import signal
 import socket
@@ -60,6 +63,25 @@ def test_sigint_stops_serve_the_same_way(start_bot):
     assert stopped_in_time(bot.proc) == 0
     bot._reader.join(5)
     assert "opsbot stopped" in "".join(bot.log) and "KeyboardInterrupt" not in "".join(bot.log)
+
+
+def tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send `signum` to one thread of `pid` (tgkill(2)): the kernel may hand a process's signal to any thread."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(234, pid, tid, signum) != 0:            # SYS_tgkill on x86-64
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="tgkill's syscall number is x86-64's")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sigterm_taken_by_another_thread_still_stops_serve(start_bot):
+    """The main thread runs the Python handler; it must notice a signal that the kernel gave another thread."""
+    bot = start_bot()
+    threads = [int(t) for t in os.listdir(f"/proc/{bot.proc.pid}/task") if int(t) != bot.proc.pid]
+    tgkill(bot.proc.pid, threads[-1], signal.SIGTERM)
+    assert stopped_in_time(bot.proc) == 0
+    bot._reader.join(5)
+    assert "SIGTERM: stopping" in "".join(bot.log)
 
 
 # --- requests in flight -----------------------------------------------------------------------------------------
@@ -191,6 +213,8 @@ class Pid1:
 
     def stop(self) -> None:
         if self.outer.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)         # killing unshare alone would leave opsbot running
             self.outer.kill()
             self.outer.wait(10)
 
