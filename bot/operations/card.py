@@ -41,7 +41,10 @@ def confirmers(perms: Permissions, kind: str, action_roles: tuple[str, ...] | No
     if roles is None or action_roles is None:
         either = roles if roles is not None else action_roles
         return "anyone in the channel" if either is None else names(either)
-    return f"{names(roles)} (who also have " + " / ".join(f"`{r}`" for r in action_roles) + ")"
+    if set(action_roles) <= set(roles):         # the action's roles alone say it
+        return names(action_roles)
+    return ("admins, or people with " + " / ".join(f"`{r}`" for r in action_roles) + " who also have "
+            + " / ".join(f"`{r}`" for r in roles))
 
 
 def ref(action_id: str) -> CardRef:

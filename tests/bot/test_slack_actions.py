@@ -212,7 +212,7 @@ def test_rollback_of_a_service_runs_the_teams_script(bot, fake_slack, tmp_path):
     value, ts = _proposed(rt, fake_slack)
     card = _card(fake_slack, ts)
     assert "Roll back parker-api?" in card and "--reason=rollback from chat" in card
-    assert "Only admins or `oncall` (who also have `deployer`) may confirm" in card
+    assert "Only admins, or people with `deployer` who also have `oncall` may confirm" in card
     click("ops.confirm", value, "U0CAROL", "carol", ts)            # the rollback role, not the action's: refused
     fake_slack.wait_for("/response/carol")
     assert _recorded(tmp_path) == []
