@@ -26,6 +26,19 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
+def chunks(lines: list[str], limit: int) -> list[str]:
+    """Lines joined into texts of at most `limit` characters each (a longer line is cut): one Section each."""
+    out, current = [], ""
+    for line in lines:
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line[:limit]
+    if current:
+        out.append(current)
+    return out
+
+
 def code(text: str, limit: int = 60) -> str:
     """User-supplied text shown as inline code, escaped and shortened."""
     return f"`{truncate(escape(text), limit)}`"

@@ -25,7 +25,7 @@ from bot.config.services import Service
 from bot.config.values import parse_duration
 from bot.errors import NotFoundError, UsageError
 from bot.masking import Masker
-from bot.reply import Attachment, Context, Reply, Section, code, escape, truncate
+from bot.reply import Attachment, Context, Reply, Section, chunks, code, escape, truncate
 from bot.runtime import Runtime
 from commands.base import CommandContext, Subcommand, did_you_mean, masker
 from integrations.base import LogLine, LogReading, LogRequest, LogStream
@@ -242,7 +242,8 @@ def render(query: Query, reading: LogReading, streams: list[LogStream], *, now: 
     count = sum(keep)
     cut = count < total or any(len(escape(f"[{line.prefix}] {line.text}")) > LINE_CHARS
                                for s in streams for line in s.lines)
-    blocks = [Section(head), *(Section(f"{FENCE}\n{chunk}\n{FENCE}") for chunk in _chunks(shown))]
+    fenced = chunks(shown, SECTION_CHARS - len(FENCE) * 2 - 2)[:CODE_BLOCKS]
+    blocks = [Section(head), *(Section(f"{FENCE}\n{chunk}\n{FENCE}") for chunk in fenced)]
     summary = f"{count:,} of {total:,} lines shown (the newest of each)" if count < total else \
         (f"{total:,} lines" if total > 1 else "1 line")
     blocks.append(Context(truncate(" · ".join([summary, *notes]), 2900)))
@@ -270,18 +271,6 @@ def _line(line: LogLine, limit: int) -> str:
     return truncate(escape(f"[{line.prefix}] {line.text}"), limit)
 
 
-def _chunks(lines: list[str]) -> list[str]:
-    """Lines into code blocks of at most SECTION_CHARS, at most CODE_BLOCKS of them."""
-    limit = SECTION_CHARS - len(FENCE) * 2 - 2
-    chunks, current = [], ""
-    for line in lines:
-        if current and len(current) + 1 + len(line) > limit:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line[:limit]
-    if current:
-        chunks.append(current)
-    return chunks[:CODE_BLOCKS]
 
 
 COMMAND = Subcommand(

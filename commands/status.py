@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from bot.errors import NotFoundError, UsageError
-from bot.reply import Context, Reply, Section, code, escape
+from bot.reply import Context, Reply, Section, chunks, code, escape
 from commands.base import CommandContext, Subcommand, did_you_mean
 from integrations.base import Health
 from integrations.status import ServiceState, check_services
@@ -37,7 +37,7 @@ def render(states: list[ServiceState], *, elapsed_s: float, ctx: CommandContext)
     headline = _headline(states)
     lines = [_line(s) for s in ranked]
     blocks: list[Section | Context] = [Section(headline)]
-    blocks.extend(Section(chunk) for chunk in _chunks(lines))
+    blocks.extend(Section(chunk) for chunk in chunks(lines, SECTION_CHARS))
     now = ctx.rt.clock()
     blocks.append(Context(f"Checked {len(states)} service(s) in {elapsed_s:.1f}s at {now:%H:%M:%S} UTC"
                           f" for <@{ctx.user_id}> · `/ops status <service>` for one service"))
@@ -64,16 +64,6 @@ def _line(state: ServiceState) -> str:
     return f"{head}\n{details}"
 
 
-def _chunks(lines: list[str]) -> list[str]:
-    chunks, current = [], ""
-    for line in lines:
-        if current and len(current) + 1 + len(line) > SECTION_CHARS:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line[:SECTION_CHARS]
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def _unknown_service(name: str, known: list[str]) -> str:
