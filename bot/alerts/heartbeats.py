@@ -82,8 +82,10 @@ def judge(hb: HeartbeatConfig, state: BeatState | None, now: datetime, *, warn_p
     (or never beaten in a whole `within` of watching). A heartbeat not yet watched, or watched for less than
     `within` without a beat, is degraded: nothing says it works yet."""
     every = f"expected every {span(hb.within)}"
-    if state is None or state.last_beat_at is None:
-        watched = now - state.since if state is not None else timedelta(0)
+    if state is None:
+        return Health.DEGRADED, f"{hb.name} has sent no beat yet ({every})"
+    if state.last_beat_at is None:
+        watched = now - state.since
         if watched >= hb.within:
             return Health.DOWN, f"{hb.name} has sent no beat in the {span(watched)} opsbot has watched it ({every})"
         return Health.DEGRADED, f"{hb.name} has sent no beat yet (watched for {span(watched)}; {every})"
