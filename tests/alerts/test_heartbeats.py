@@ -179,3 +179,19 @@ def test_config_problems_name_the_key(heartbeats, extra, problem):
 def test_the_webhook_token_is_the_default():
     config = parse_config({"alerts": {"webhook": {"token_env": "HOOK"}}, "heartbeats": [{"name": "a", "within": 60}]})
     assert config.heartbeat("a").token is None
+
+
+def test_config_check_lists_each_heartbeat():
+    from pathlib import Path
+
+    from bot.config.summary import summary
+
+    config = parse_config({"alerts": {"webhook": {"token_env": "HOOK"}}, "heartbeats": [
+        {"name": "a", "within": "26h", "route": "#jobs"}, {"name": "b", "within": "8d", "severity": "P1",
+                                                           "token": TOKEN_ENV}]})
+    assert summary(config, Path("ops.yaml")).splitlines()[-3:] == [
+        "  heartbeats   2",
+        "    - a: POST /alerts/heartbeat/a at least every 26h, else a P3 alert -> #jobs; token in environment "
+        "variable HOOK (the webhook's)",
+        "    - b: POST /alerts/heartbeat/b at least every 192h, else a P1 alert -> alerts.routes; token in "
+        "environment variable HB_TOKEN"]
