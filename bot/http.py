@@ -1,6 +1,6 @@
 """The bot's HTTP side: one WSGI app — Slack on POST /slack/events (over HTTP only), the alarm receivers on
-POST /alerts/{sns,alertmanager,webhook}, liveness on /healthz, readiness on /readyz. (The server
-for it, waitress, is bot.transports.Listener.)
+POST /alerts/{sns,alertmanager,webhook}, heartbeats on POST /alerts/heartbeat/<name>, liveness on /healthz,
+readiness on /readyz. (The server for it, waitress, is bot.transports.Listener.)
 
 Both transports serve it: `opsbot serve` with the Slack route, `opsbot socket` without it (Slack arrives over
 the WebSocket; this port then needs no public exposure).
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.alerts.heartbeat_http import HeartbeatReceiver
 from bot.alerts.receive import KINDS, MAX_BODY, Receivers
 from bot.storage.db import ping
 
@@ -23,20 +24,29 @@ log = logging.getLogger(__name__)
 HTTP_THREADS = 16
 # waitress buffers a whole body before the app sees it: past this it answers 413 itself (its default is 1 GB).
 MAX_REQUEST_BODY = 2 * MAX_BODY
+HEARTBEAT = "heartbeat/"                      # POST /alerts/heartbeat/<name> (bot.alerts.heartbeat_http)
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> Iterable[bytes]:
+def _json(start_response: StartResponse, status: str, payload: dict[str, Any],
+          headers: Iterable[tuple[str, str]] = ()) -> Iterable[bytes]:
     body = json.dumps(payload).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers])
     return [body]
 
 
-def _alerts(receivers: Receivers, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+def _alerts(receivers: Receivers, beats: HeartbeatReceiver, environ: dict[str, Any],
+            start_response: StartResponse) -> Iterable[bytes]:
     kind = environ.get("PATH_INFO", "")[len("/alerts/"):]
+    if kind.startswith(HEARTBEAT):
+        status, payload = beats.handle(kind[len(HEARTBEAT):], environ.get("REQUEST_METHOD", ""), _read_body(environ),
+                                       request_headers(environ))
+        extra = {405: [("Allow", "POST")], 401: [("WWW-Authenticate", 'Bearer realm="opsbot"')]}.get(status, [])
+        return _json(start_response, f"{status} {HTTPStatus(status).phrase}", payload, extra)
     if kind not in KINDS:
-        return _json(start_response, "404 Not Found", {"error": f"alert receivers: {', '.join(KINDS)}"})
+        return _json(start_response, "404 Not Found",
+                     {"error": f"alert receivers: {', '.join(KINDS)}, {HEARTBEAT}<name>"})
     if environ.get("REQUEST_METHOD") != "POST":
         return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
     body = _read_body(environ)
@@ -66,6 +76,7 @@ def request_headers(environ: dict[str, Any]) -> dict[str, str]:
 def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: tuple[str, WsgiApp] | None = None) -> WsgiApp:
     """The router; `slack` is (path, Bolt's WSGI handler) over HTTP, None in Socket Mode."""
     slack_path, slack_app = slack if slack is not None else ("", None)
+    beats = HeartbeatReceiver.beside(receivers)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -74,7 +85,7 @@ def make_wsgi_app(engine: Engine, receivers: Receivers, *, slack: tuple[str, Wsg
                 return _json(start_response, "405 Method Not Allowed", {"error": "POST only"})
             return slack_app(environ, start_response)
         if path.startswith("/alerts/"):
-            return _alerts(receivers, environ, start_response)
+            return _alerts(receivers, beats, environ, start_response)
         if path == "/healthz":
             return _json(start_response, "200 OK", {"status": "ok"})
         if path == "/readyz":

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.config.checklists import BackupAgeCheck, Check, ManualCheck, NodesCheck, ServiceCheck
+from bot.alerts.heartbeats import Heartbeats, HeartbeatSource
+from bot.config.checklists import BackupAgeCheck, Check, HeartbeatCheck, ManualCheck, NodesCheck, ServiceCheck
 from bot.errors import ConflictError, NotFoundError, new_ref
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
@@ -54,6 +55,8 @@ def _sources(rt: Runtime, name: str, position: int, check: Check) -> tuple[Statu
         return (own,)
     if isinstance(check, ManualCheck):
         return None
+    if isinstance(check, HeartbeatCheck):       # read from the bot's own database, not through an adapter
+        return (HeartbeatSource(Heartbeats(rt.sessions, rt.clock, rt.config), check),)
     if isinstance(check, ServiceCheck) and check.service is not None:
         return tuple(rt.integrations.status_sources.get(check.service, ()))
     if isinstance(check, BackupAgeCheck):

@@ -1,5 +1,6 @@
 """Takes due escalation steps and tells people: a mention in the alert card's thread and a direct message
-to each person of the step. Also runs the alerts' time-driven housekeeping (auto-resolve, stale acks).
+to each person of the step. Also runs the alerts' time-driven housekeeping (auto-resolve, stale acks) and
+fires the alerts of silent heartbeats (bot.alerts.heartbeats).
 
 Any number of replicas may run it: a step is taken once (see bot.alerts.escalation). In the transaction that
 takes the step, each notification is queued as its own notice (bot.alerts.notices), keyed
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import incidents
 from bot.alerts import escalation, housekeeping, notices, service
 from bot.alerts.card import ref as alert_ref
+from bot.alerts.heartbeats import Heartbeats
 from bot.alerts.pipeline import BOT_ACTOR, enqueue
 from bot.clock import Clock, humanize
 from bot.config import OpsConfig
@@ -34,6 +36,7 @@ class Escalator:
                  wake: Callable[[], None] = lambda: None) -> None:
         self.sessions, self.clock, self.config = sessions, clock, config
         self.wake = wake                                  # the outbox: notices were queued
+        self.heartbeats = Heartbeats(sessions, clock, config)
 
     def run_once(self) -> list[escalation.Escalation]:
         now = self.clock()
@@ -59,6 +62,8 @@ class Escalator:
                 _tell(session, step, service.record(row), now)
             taken.append(step)
         if taken:
+            self.wake()
+        if self.heartbeats.fire_missed():                  # silent heartbeats fire their alerts
             self.wake()
         return taken
 

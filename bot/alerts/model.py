@@ -45,7 +45,7 @@ class BadPayloadError(Exception):
 class AlertEvent:
     """A firing or a resolution of the alert named by `dedup_key`."""
 
-    source: str                           # sns | alertmanager | webhook
+    source: str                           # sns | alertmanager | webhook | heartbeat
     dedup_key: str
     title: str
     status: str                           # firing | resolved
@@ -55,6 +55,7 @@ class AlertEvent:
     runbook_url: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
     receipt: str | None = None            # unused by the receivers: a delivery's receipt goes to Alerts.ingest
+    channel: str | None = None            # where its card goes, before alerts.routes (a heartbeat's `route`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from bot.config.values import (
     slack_user_id,
 )
 
-SOURCES = ("sns", "alertmanager", "webhook")
+SOURCES = ("sns", "alertmanager", "webhook", "heartbeat")   # what routes may match as `source`
 DEFAULT_SEVERITY_MAP = {"critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
                         "warning": "P3", "warn": "P3", "minor": "P3", "info": "P4", "low": "P4", "none": "P4"}
 

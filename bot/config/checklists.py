@@ -211,9 +211,22 @@ class SqlCheck(Strict):
         return f"database at ${self.url_env}"
 
 
+class HeartbeatCheck(Strict):
+    """A heartbeat (top-level `heartbeats`) beat recently: ok within its `within`, a warning once the last beat
+    is older than `warn_pct` of it, a failure past it."""
+
+    check: Literal["heartbeat"]
+    heartbeat: str = Field(pattern=SERVICE_NAME)
+    warn_pct: float = Field(default=80, gt=0, le=100)
+
+    @property
+    def label(self) -> str:
+        return f"heartbeat of {self.heartbeat}"
+
+
 Check = Annotated[
     ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck | CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck
-    | PodsCheck | TlsExpiryCheck | SqlCheck,
+    | PodsCheck | TlsExpiryCheck | SqlCheck | HeartbeatCheck,
     Field(discriminator="check"),
 ]
 

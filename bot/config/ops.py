@@ -17,6 +17,7 @@ from bot.config.access import Channels, Permissions
 from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
+from bot.config.heartbeats import HeartbeatConfig, validate_heartbeats
 from bot.config.operations import OperationSettings
 from bot.config.queues import QueueConfig
 from bot.config.services import Database, IntegrationSettings, Service
@@ -38,6 +39,7 @@ class OpsConfig(Strict):
     databases: tuple[Database, ...] = ()
     queues: tuple[QueueConfig, ...] = ()
     actions: tuple[ActionConfig, ...] = ()
+    heartbeats: tuple[HeartbeatConfig, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -52,6 +54,8 @@ class OpsConfig(Strict):
         problems += _found(partial(validate_checklist_targets, self.checklists, self.reports,
                                    integrations=self.integrations, service=self.service, database=self.database))
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
+        problems += _found(partial(validate_heartbeats, self.heartbeats, self.checklists, service=self.service,
+                                   webhook_token_env=self.alerts.webhook.token_env))
         problems += self._approvals_possible()
         problems += _found(partial(validate_action_uses, self.actions, self._action_uses(),
                                    role_names=self.permissions.roles))
@@ -115,6 +119,9 @@ class OpsConfig(Strict):
 
     def action(self, name: str) -> ActionConfig | None:
         return next((a for a in self.actions if a.name == name), None)
+
+    def heartbeat(self, name: str) -> HeartbeatConfig | None:
+        return next((h for h in self.heartbeats if h.name == name), None)
 
 
 def _operations(item: Service | Database) -> tuple[str, ...]:

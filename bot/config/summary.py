@@ -55,7 +55,7 @@ def summary(config: OpsConfig, path: Path) -> str:
     for q in config.queues:
         source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
         lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
-    return "\n".join(lines + _actions(config) + _schedules(config))
+    return "\n".join(lines + _actions(config) + _schedules(config) + _heartbeats(config))
 
 
 def _actions(config: OpsConfig) -> list[str]:
@@ -85,4 +85,16 @@ def _schedules(config: OpsConfig) -> list[str]:
     for name, r in config.reports.items():
         when = f"{r.schedule} ({r.timezone or config.timezone})" if r.schedule else "on demand"
         lines.append(f"    - {name}: {r.kind}, {when} -> {r.channel or config.channels.default}")
+    return lines
+
+
+def _heartbeats(config: OpsConfig) -> list[str]:
+    if not config.heartbeats:
+        return []
+    lines = [f"  heartbeats   {len(config.heartbeats)}"]
+    for h in config.heartbeats:
+        token = h.token or f"environment variable {config.alerts.webhook.token_env} (the webhook's)"
+        lines.append(f"    - {h.name}: POST /alerts/heartbeat/{h.name} at least every "
+                     f"{h.within.total_seconds() / 3600:g}h, else a {h.severity or config.alerts.default_severity} "
+                     f"alert -> {h.route or 'alerts.routes'}; token in {token}")
     return lines

@@ -1,5 +1,6 @@
 """The tables: incidents and their timeline, the audit log, pending operations, alerts and their delivery,
-checklist and report runs, on-call overrides, delivered Slack requests (retry dedupe) and where cards were posted.
+checklist and report runs, on-call overrides, heartbeats, delivered Slack requests (retry dedupe) and where cards
+were posted.
 
 Domain tables know nothing of Slack: where a card was posted is the Slack layer's own table, `slack_cards`."""
 from __future__ import annotations
@@ -359,3 +360,18 @@ class SchedulerJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Heartbeat(Base):
+    """A configured heartbeat's beats (bot.alerts.heartbeats): since when it is watched, its last beat, and the
+    two counters a missed beat's compare-and-set checks, so a silence fires once across replicas."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    since: Mapped[datetime]                                   # first watched: the first pass or beat that saw it
+    last_beat_at: Mapped[datetime | None]
+    last_note: Mapped[str | None] = mapped_column(String(200))   # the last beat's `note`, made safe
+    beats: Mapped[int] = mapped_column(Integer, default=0)       # beats received, ever
+    missed_at: Mapped[datetime | None]                        # when this silence last fired; NULL after a beat
+    misses: Mapped[int] = mapped_column(Integer, default=0)      # silences fired, ever
