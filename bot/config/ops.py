@@ -17,6 +17,7 @@ from bot.config.access import Channels, Permissions
 from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
+from bot.config.maintenance import ScheduledWindow, validate_window_services
 from bot.config.operations import OperationSettings
 from bot.config.queues import QueueConfig
 from bot.config.services import Database, IntegrationSettings, Service
@@ -38,6 +39,7 @@ class OpsConfig(Strict):
     databases: tuple[Database, ...] = ()
     queues: tuple[QueueConfig, ...] = ()
     actions: tuple[ActionConfig, ...] = ()
+    maintenance: tuple[ScheduledWindow, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -53,6 +55,7 @@ class OpsConfig(Strict):
                                    integrations=self.integrations, service=self.service, database=self.database))
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
         problems += self._approvals_possible()
+        problems += _found(partial(validate_window_services, self.maintenance, tuple(s.name for s in self.services)))
         problems += _found(partial(validate_action_uses, self.actions, self._action_uses(),
                                    role_names=self.permissions.roles))
         if problems:
