@@ -1,12 +1,12 @@
 """/ops maintenance — start, end and list maintenance windows (bot.alerts.maintenance does the work)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.alerts.maintenance import ALL, Window
 from bot.clock import humanize
 from bot.config import parse_duration
-from bot.config.maintenance import MAX_DURATION, MIN_DURATION, REASON_MAX
+from bot.config.maintenance import MAX_DURATION, MIN_DURATION, REASON_MAX, ScheduledWindow
 from bot.errors import NotFoundError, UsageError
 from bot.reply import Context, Reply, Section, code, escape
 from commands.base import CommandContext, Subcommand, did_you_mean
@@ -100,9 +100,7 @@ def _list(ctx: CommandContext, args: list[str]) -> Reply:
     else:
         blocks.append(Section("Nothing is in maintenance now."))
     if view.upcoming:
-        lines = [f":calendar: `{escape(s.name or s.schedule)}` *{'all services' if s.all_services else ', '.join(s.services)}*"
-                 f" next at {m.when(at)} for {humanize(s.duration)} (`{escape(s.schedule)}`, {s.timezone or 'default zone'})"
-                 for s, at in view.upcoming]
+        lines = [_scheduled(ctx, spec, at) for spec, at in view.upcoming]
         blocks.append(Section("*Scheduled*\n" + "\n".join(lines)))
     if view.recent:
         lines = [f"#{w.id} {escape(w.label)} · ended {m.when(w.closed_at or w.ends_at, w)} · {w.held or 0} held, "
@@ -110,6 +108,15 @@ def _list(ctx: CommandContext, args: list[str]) -> Reply:
         blocks.append(Context("Recently ended: " + " | ".join(lines)))
     text = "\n".join(b.text for b in blocks)
     return Reply(text=text[:3000], blocks=tuple(blocks))
+
+
+def _scheduled(ctx: CommandContext, spec: ScheduledWindow, at: datetime) -> str:
+    m = ctx.rt.maintenance
+    zone = m.calendar.zone(spec)
+    services = "all services" if spec.all_services else ", ".join(spec.services)
+    name = f"`{escape(spec.name)}` " if spec.name else ""
+    return (f":calendar: {name}*{escape(services)}* next at {m.when(at, zone=zone)} for {humanize(spec.duration)} "
+            f"(`{escape(spec.schedule)}`, {zone}){' — ' + escape(spec.reason) if spec.reason else ''}")
 
 
 def _ref(window: Window) -> str:

@@ -499,5 +499,6 @@ class Maintenance:
                          if (at := self.calendar.next_start(spec, now)) is not None)
         return Overview(open_, tuple(sorted(upcoming, key=lambda u: u[1])), past)
 
-    def when(self, at: datetime, window: Window | None = None) -> str:
-        return _when(at, self.calendar.zone_of(window) if window else self.calendar.timezone)
+    def when(self, at: datetime, window: Window | None = None, *, zone: str | None = None) -> str:
+        """`at` for people: in `zone`, else the window's zone, else the config's."""
+        return _when(at, zone or (self.calendar.zone_of(window) if window else self.calendar.timezone))

@@ -55,7 +55,7 @@ def summary(config: OpsConfig, path: Path) -> str:
     for q in config.queues:
         source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
         lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
-    return "\n".join(lines + _actions(config) + _schedules(config))
+    return "\n".join(lines + _actions(config) + _schedules(config) + _maintenance(config))
 
 
 def _actions(config: OpsConfig) -> list[str]:
@@ -85,4 +85,15 @@ def _schedules(config: OpsConfig) -> list[str]:
     for name, r in config.reports.items():
         when = f"{r.schedule} ({r.timezone or config.timezone})" if r.schedule else "on demand"
         lines.append(f"    - {name}: {r.kind}, {when} -> {r.channel or config.channels.default}")
+    return lines
+
+
+def _maintenance(config: OpsConfig) -> list[str]:
+    if not config.maintenance:
+        return []
+    lines = [f"  maintenance  {len(config.maintenance)} scheduled window(s)"]
+    for i, w in enumerate(config.maintenance):
+        services = "all services" if w.all_services else ", ".join(w.services)
+        lines.append(f"    - {w.name or f'[{i}]'}: {services}, {w.schedule} ({w.timezone or config.timezone}) for "
+                     f"{w.duration.total_seconds() / 60:g}m -> {w.channel or config.channels.alerts}")
     return lines

@@ -280,6 +280,17 @@ def test_bad_scheduled_windows_are_config_errors(window, says):
     assert says in str(raised.value)
 
 
+def test_config_check_lists_the_scheduled_windows():
+    from pathlib import Path
+
+    from bot.config.summary import summary
+
+    config = parse_config({**CONFIG, "timezone": "Europe/Berlin", "maintenance": [
+        {"name": "drains", "services": ["api", "web"], "schedule": "0 1 * * sun", "duration": "3h"}]})
+    assert ("  maintenance  1 scheduled window(s)\n    - drains: api, web, 0 1 * * sun (Europe/Berlin) for 180m -> "
+            "C0ALERTS") in summary(config, Path("ops.yaml"))
+
+
 @pytest.mark.postgres
 def test_two_replicas_on_postgres_announce_and_summarize_once(postgres_url, fake_slack, clock):
     """Both replicas pass at the moment a scheduled window opens, then at the moment it ends (each time
@@ -324,3 +335,37 @@ def test_two_replicas_on_postgres_announce_and_summarize_once(postgres_url, fake
     finally:
         for rt in replicas:
             rt.engine.dispose()
+
+
+def test_through_signed_slack_requests(bot, fake_slack, clock, work_pool):
+    """`/ops maintenance` as Slack sends it: answered to the person, announced in the alerts channel, audited."""
+    from slack_bolt import BoltRequest
+
+    from bot.slack.bolt import build_bolt_app
+    from tests.slackreq import signed_headers, slash_body
+
+    rt = bot
+    app = build_bolt_app(rt, rt.board, work_pool=work_pool)
+
+    def ops(text, tag, user="U0BOB"):
+        body = slash_body(text, user=user, response_url=f"{fake_slack.url}/response/{tag}")
+        assert app.dispatch(BoltRequest(body=body, headers=signed_headers(body))).status == 200
+        return fake_slack.wait_for(f"/response/{tag}")[0].body
+
+    answer = ops("maintenance start api 90m deploy of 2.4", "start")
+    assert answer["response_type"] == "ephemeral" and "Maintenance #1 on *api* started" in answer["text"]
+    rt.alerts.ingest([fire("api-5xx", "api")])
+    deliver(rt)
+    assert cards(fake_slack) == [] and "Until Mon 23 Nov 04:30 UTC (1h 30m)" in texts(fake_slack)[0]
+    assert "Did you mean `api`?" in ops("maintenance end apii", "typo")["text"]
+    clock.advance(minutes=30)
+    ended = ops("maintenance end api", "end", user="U0CAROL")
+    assert "(1 held, 1 still firing)" in ended["text"]
+    deliver(rt)
+    said = texts(fake_slack)
+    assert sum("Maintenance ended" in t for t in said) == 1 and cards(fake_slack) == ["api-5xx"]
+    with rt.sessions() as s:
+        audit = [(a.user_id, a.command, a.outcome) for a in s.scalars(
+            select(AuditEntry).where(AuditEntry.subcommand == "maintenance").order_by(AuditEntry.id))]
+    assert audit == [("U0BOB", "maintenance start api 90m deploy of 2.4", "ok"),
+                     ("U0BOB", "maintenance end apii", "not_found"), ("U0CAROL", "maintenance end api", "ok")]
