@@ -23,15 +23,11 @@ The rules:
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,124 +35,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import audit
 from bot.alerts import batch, notices
 from bot.alerts.escalation import LIVE
-from bot.clock import Clock, humanize
+from bot.alerts.windows import BOT, Calendar, Coverage, Window, end_target, end_text, start_text, what, when
+from bot.clock import Clock
 from bot.config import OpsConfig
 from bot.config.alerts import AlertSettings
 from bot.config.maintenance import ScheduledWindow
-from bot.cron import cron_trigger
 from bot.errors import AuditOutcome, ConflictError, NotFoundError
-from bot.reply import escape
 from bot.storage.db import session_scope
 from bot.storage.models import Alert, AlertStatus, MaintenanceHold, MaintenanceWindow, OutboxMessage
 
+__all__ = ["ALL", "Calendar", "Coverage", "Maintenance", "Window", "covering", "end", "hold", "release", "start",
+           "sync"]
 ALL = "*"                               # `services` of a window on every service
 HELD = "held: maintenance"              # outbox.last_error of a message a window held back
-SCHEDULE = "schedule"                   # started_by of a scheduled occurrence
-BOT = "opsbot"                          # closed_by of a window whose time ran out
 AUDIT_SOURCE = "maintenance"            # audit_log.source of what the bot does on its own
-_TINY = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    id: int | None                      # None: a scheduled occurrence computed, not stored yet
-    key: str
-    services: tuple[str, ...]           # empty: every service (and alerts that name none)
-    reason: str | None
-    name: str | None                    # a scheduled window's name
-    channel: str
-    started_by: str
-    starts_at: datetime
-    ends_at: datetime
-    closed_at: datetime | None = None
-    closed_by: str | None = None
-    held: int | None = None
-    firing: int | None = None
-
-    @property
-    def everything(self) -> bool:
-        return not self.services
-
-    @property
-    def scheduled(self) -> bool:
-        return self.started_by == SCHEDULE
-
-    @property
-    def label(self) -> str:
-        return "all services" if self.everything else ", ".join(self.services)
-
-    def covers(self, service: str | None) -> bool:
-        return self.everything or (service is not None and service in self.services)
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """The windows open at one moment."""
-
-    windows: tuple[Window, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.windows)
-
-    def covers(self, service: str | None) -> bool:
-        return any(w.covers(service) for w in self.windows)
-
-    def window(self, service: str | None) -> Window | None:
-        """The covering window that ends last, or None."""
-        found = [w for w in self.windows if w.covers(service)]
-        return max(found, key=lambda w: w.ends_at) if found else None
-
-
-@lru_cache(maxsize=256)
-def _trigger(schedule: str, zone: str) -> Any:
-    return cron_trigger(schedule, ZoneInfo(zone))
-
-
-class Calendar:
-    """The scheduled windows of the config, in their zones, and where windows are announced."""
-
-    def __init__(self, specs: Sequence[ScheduledWindow] = (), *, timezone: str = "UTC",
-                 channel: str = "#alerts") -> None:
-        self.specs, self.timezone, self.channel = tuple(specs), timezone, channel
-
-    @classmethod
-    def of(cls, config: OpsConfig) -> Calendar:
-        return cls(config.maintenance, timezone=config.timezone, channel=config.channels.alerts)
-
-    def zone(self, spec: ScheduledWindow) -> str:
-        return spec.timezone or self.timezone
-
-    def open_at(self, now: datetime) -> list[Window]:
-        """The scheduled occurrences open at `now` (computed; stored or not)."""
-        found = []
-        for spec in self.specs:
-            fire = _trigger(spec.schedule, self.zone(spec)).get_next_fire_time(None, now - spec.duration + _TINY)
-            if fire is not None and fire <= now:
-                start = fire.astimezone(UTC)
-                found.append(Window(
-                    id=None, key=f"sched:{_digest(spec)}:{start:%Y%m%dT%H%M%SZ}",
-                    services=() if spec.all_services else tuple(spec.services), reason=spec.reason, name=spec.name,
-                    channel=spec.channel or self.channel, started_by=SCHEDULE, starts_at=start,
-                    ends_at=start + spec.duration))
-        return found
-
-    def next_start(self, spec: ScheduledWindow, after: datetime) -> datetime | None:
-        fire = _trigger(spec.schedule, self.zone(spec)).get_next_fire_time(None, after + _TINY)
-        return None if fire is None else fire.astimezone(UTC)
-
-    def zone_of(self, window: Window) -> str:
-        """The zone a window's times are shown in: its schedule's, else the config's."""
-        if window.scheduled:
-            digest = window.key.split(":")[1]
-            for spec in self.specs:
-                if _digest(spec) == digest:
-                    return self.zone(spec)
-        return self.timezone
-
-
-def _digest(spec: ScheduledWindow) -> str:
-    what = [spec.services, spec.schedule, spec.duration.total_seconds(), spec.timezone]
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _record(row: MaintenanceWindow) -> Window:
@@ -308,8 +200,8 @@ def start(*, session: Session, calendar: Calendar, services: tuple[str, ...], du
     clash = next((w for w in coverage.windows if w.everything), None) if not services else next(
         (w for s in services if (w := coverage.window(s)) is not None), None)
     if clash is not None:
-        raise ConflictError(f"{_what(clash)} is already open until {_when(clash.ends_at, calendar.zone_of(clash))}."
-                            f" End it first with `/ops maintenance end {_end_target(clash, services)}`.")
+        raise ConflictError(f"{what(clash)} is already open until {when(clash.ends_at, calendar.zone_of(clash))}."
+                            f" End it first with `/ops maintenance end {end_target(clash, services)}`.")
     window = Window(id=None, key=f"adhoc:{uuid.uuid4().hex}", services=services, reason=reason, name=None,
                     channel=calendar.channel, started_by=user, starts_at=now, ends_at=now + duration)
     row = MaintenanceWindow(**_row(window))
@@ -332,7 +224,7 @@ def end(*, session: Session, calendar: Calendar, settings: AlertSettings, target
             raise NotFoundError("Nothing is in maintenance. `/ops maintenance list` shows the windows.")
         everything = next((w for w in rows if w.everything), None)
         if everything is not None:
-            raise ConflictError(f"`{target}` is in maintenance through {_what(everything)}; end that with "
+            raise ConflictError(f"`{target}` is in maintenance through {what(everything)}; end that with "
                                 "`/ops maintenance end all`.")
         raise NotFoundError(f"`{target}` is not in maintenance. `/ops maintenance list` shows the windows.")
     closed = [w for w in (_close(session, calendar, w.id, by=user, now=now) for w in chosen if w.id) if w]
@@ -361,7 +253,7 @@ def _close(session: Session, calendar: Calendar, window_id: int, *, by: str, now
     statuses = list(session.scalars(stmt))
     row.held, row.firing = len(statuses), sum(1 for s in statuses if s in LIVE)
     window = replace(window, held=row.held, firing=row.firing, ends_at=row.ends_at)
-    notices.queue(session, key=f"mw:{window.id}:end", text=_end_text(window, calendar, by=by), now=now,
+    notices.queue(session, key=f"mw:{window.id}:end", text=end_text(window, by=by), now=now,
                   channel=window.channel)
     if by == BOT:
         session.add(_audit(window, now, f"maintenance end {window.label} (its time ran out)",
@@ -407,49 +299,9 @@ def _step_interval(settings: AlertSettings, severity: str, taken: int) -> timede
     return max(policy.steps[taken].after - before, timedelta(0))
 
 
-# --- what people read -------------------------------------------------------------------------------------------
-
-def _when(at: datetime, zone: str) -> str:
-    local = at.astimezone(ZoneInfo(zone))
-    return f"{local:%a %d %b %H:%M} {local.tzname() or zone}"
-
-
-def _what(window: Window) -> str:
-    kind = f"scheduled window `{window.name}`" if window.scheduled and window.name else (
-        "a scheduled window" if window.scheduled else "the window")
-    return f"{kind} #{window.id}" if window.id else kind
-
-
-def _end_target(window: Window, asked: tuple[str, ...]) -> str:
-    if window.everything:
-        return "all"
-    return next((s for s in asked if s in window.services), window.services[0])
-
-
 def _announce_start(session: Session, calendar: Calendar, window: Window, now: datetime) -> None:
-    zone = calendar.zone_of(window)
-    who = "on schedule" if window.scheduled else f"by <@{window.started_by}>"
-    reason = f" — {escape(window.reason)}" if window.reason else ""
-    end_hint = "all" if window.everything else window.services[0]
-    text = (f":construction: *Maintenance started* on *{escape(window.label)}*{reason}\n"
-            f"Until {_when(window.ends_at, zone)} ({humanize(window.ends_at - window.starts_at)}), started {who}. "
-            "Its alerts are stored but not posted, and their escalation pauses; one summary comes at the end. "
-            f"End it early: `/ops maintenance end {end_hint}`.")
-    notices.queue(session, key=f"mw:{window.id}:start", text=text, now=now, channel=window.channel)
-
-
-def _end_text(window: Window, calendar: Calendar, *, by: str) -> str:
-    took = humanize(window.ends_at - window.starts_at)
-    how = f"after {took}, as planned" if by == BOT else f"early by <@{by}>, after {took}"
-    reason = f" — {escape(window.reason)}" if window.reason else ""
-    held, firing = window.held or 0, window.firing or 0
-    if not held:
-        tally = "No alerts came in during the window."
-    else:
-        alerts = "1 alert" if held == 1 else f"{held} alerts"
-        tally = (f"{alerts} during the window; " + ("none still firing." if not firing else
-                 f"{firing} still firing: {'its card follows' if firing == 1 else 'their cards follow'}."))
-    return f":white_check_mark: *Maintenance ended* on *{escape(window.label)}*{reason} ({how}).\n{tally}"
+    notices.queue(session, key=f"mw:{window.id}:start", text=start_text(window, calendar.zone_of(window)), now=now,
+                  channel=window.channel)
 
 
 def _audit(window: Window, now: datetime, command: str, *, detail: str | None = None) -> object:
@@ -501,4 +353,4 @@ class Maintenance:
 
     def when(self, at: datetime, window: Window | None = None, *, zone: str | None = None) -> str:
         """`at` for people: in `zone`, else the window's zone, else the config's."""
-        return _when(at, zone or (self.calendar.zone_of(window) if window else self.calendar.timezone))
+        return when(at, zone or (self.calendar.zone_of(window) if window else self.calendar.timezone))
