@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts.maintenance import Maintenance
 from bot.alerts.overrides import Overrides
 from bot.alerts.service import Alerts
 from bot.clock import Clock, utcnow
@@ -70,6 +71,7 @@ def build_runtime(
         operations=Operations(sessions=sessions, clock=clock, settings=config.operations,
                               permissions=config.permissions, runner=runner,
                               action_roles={a.name: a.roles for a in config.actions}),
+        maintenance=Maintenance(sessions, clock, config),
     )
 
 
@@ -141,7 +143,8 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     assert isinstance(board, SlackBoard)
     gate = AckGate()      # work after an ack waits for the acks in flight (HTTP; Socket Mode acks on its socket)
     bolt = build_bolt_app(rt, board, gate=gate, token_verification=token_verification, socket_mode=socket_mode)
-    outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board)
+    outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board,
+                    calendar=rt.maintenance.calendar)
     escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake)
     http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
                          slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt, settings, gate=gate)))

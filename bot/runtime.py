@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts.maintenance import Maintenance
 from bot.alerts.overrides import Overrides
 from bot.alerts.service import Alerts
 from bot.clock import Clock
@@ -34,3 +35,4 @@ class Runtime:
     alerts: Alerts
     oncall: Overrides
     operations: Operations
+    maintenance: Maintenance     # maintenance windows (bot.alerts.maintenance)

@@ -21,6 +21,7 @@ from commands import (
     dlq,
     incident,
     logs,
+    maintenance,
     oncall,
     report,
     restart,
@@ -54,7 +55,7 @@ HELP = Subcommand(name="help", usage=help_.USAGE, summary=help_.SUMMARY, run=_he
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     HELP, status.COMMAND, logs.COMMAND, incident.COMMAND, alerts.ACK, alerts.COMMAND, oncall.COMMAND,
     rollback.COMMAND, backup.COMMAND, scale.COMMAND, restart.COMMAND, dlq.COMMAND, run.COMMAND, checklist.COMMAND,
-    report.COMMAND, confirm.CONFIRM, confirm.CANCEL,
+    report.COMMAND, maintenance.COMMAND, confirm.CONFIRM, confirm.CANCEL,
 )
 _BY_NAME = {c.name: c for c in SUBCOMMANDS}
 

@@ -12,7 +12,7 @@ from schedules.checklists import CheckResult, RunRecord
 ICON: dict[str, str] = {CheckResult.OK: ":white_check_mark:", CheckResult.WARN: ":large_yellow_circle:",
         CheckResult.FAIL: ":red_circle:", CheckResult.TODO: ":ballot_box:", CheckResult.DONE: ":ballot_box_with_check:",
         CheckResult.ERROR: ":warning:", CheckResult.RUNNING: ":hourglass_flowing_sand:",
-        CheckResult.SKIPPED: ":fast_forward:"}
+        CheckResult.SKIPPED: ":fast_forward:", CheckResult.MAINTENANCE: ":construction:"}
 DETAILS_TEXT = 2800             # a section holds 3000; the code fence and label must fit too
 LATE = timedelta(minutes=1)     # a scheduled run this much after its slot says so
 
@@ -46,6 +46,11 @@ def render(run: RunRecord, config: OpsConfig) -> Reply:
         blocks.append(Section("\n".join(problems)))
     if passed:
         blocks.append(Context(f"{ICON[CheckResult.OK]} {len(passed)} passed: " + ", ".join(passed)))
+    resting = [f"{escape(i.label)} ({escape(i.reason or 'in maintenance')})" for i in items
+               if i.result == CheckResult.MAINTENANCE]
+    if resting:
+        blocks.append(Context(truncate(f"{ICON[CheckResult.MAINTENANCE]} {len(resting)} in maintenance, not checked: "
+                                       + "; ".join(resting), 2900)))
     for item in items:
         if item.result == CheckResult.DONE:
             blocks.append(Context(f"{ICON[CheckResult.DONE]} {escape(item.label)} — done by <@{item.done_by}> "

@@ -34,6 +34,7 @@ class CheckResult(enum.StrEnum):
     ERROR = "error"              # the run itself broke, or was interrupted
     RUNNING = "running"
     SKIPPED = "skipped"          # a scheduled slot missed beyond the grace time
+    MAINTENANCE = "maint"        # its service is in a maintenance window: not checked, neither ok nor failing
 
 
 class ReportResult(enum.StrEnum):
@@ -138,11 +139,21 @@ def close_interrupted(rt: Runtime, *, older_than: timedelta) -> int:
 
 def _evaluate(rt: Runtime, name: str) -> list[ChecklistItem]:
     checklist = rt.config.checklists[name]
-    wanted = {str(p): _sources(rt, name, p, c) for p, c in enumerate(checklist.checks)}
+    coverage = rt.maintenance.current()
+    resting = {p: w for p, c in enumerate(checklist.checks)
+               if (w := coverage.window(_service_of(c))) is not None and _service_of(c) is not None}
+    wanted = {str(p): _sources(rt, name, p, c) for p, c in enumerate(checklist.checks) if p not in resting}
     sources: Mapping[str, tuple[StatusSource, ...]] = {k: v for k, v in wanted.items() if v is not None}
     states = {s.name: s for s in check_services(sources)} if sources else {}
     items = []
     for position, check in enumerate(checklist.checks):
+        if position in resting:
+            window = resting[position]
+            why = f"in maintenance until {rt.maintenance.when(window.ends_at, window)}" + (
+                f" ({window.reason})" if window.reason else "")
+            items.append(ChecklistItem(position=position, kind=check.check, label=check.label[:300],
+                                       result=CheckResult.MAINTENANCE, reason=why[:1000], details=None))
+            continue
         state = states.get(str(position))
         result, reason = _verdict(state, manual=wanted[str(position)] is None)
         items.append(ChecklistItem(position=position, kind=check.check, label=check.label[:300], result=result,
@@ -163,9 +174,16 @@ def _finish(rt: Runtime, run_id: int, items: list[ChecklistItem], *, error: str 
                           CheckResult.WARN if CheckResult.WARN in results else CheckResult.OK)
             run.summary = ", ".join(f"{results.count(r)} {word}" for r, word in
                                     ((CheckResult.FAIL, "failed"), (CheckResult.WARN, "warning"),
-                                     (CheckResult.OK, "passed"), (CheckResult.TODO, "to do"))
+                                     (CheckResult.OK, "passed"), (CheckResult.MAINTENANCE, "in maintenance"),
+                                     (CheckResult.TODO, "to do"))
                                     if results.count(r))
         run.finished_at = rt.clock()
+
+
+def _service_of(check: Check) -> str | None:
+    """The service a check is about (a `service:` check's), or None: only those rest during maintenance."""
+    service = getattr(check, "service", None)
+    return service if isinstance(service, str) else None
 
 
 def _verdict(state: ServiceState | None, *, manual: bool) -> tuple[CheckResult, str | None]:

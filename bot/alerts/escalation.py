@@ -6,6 +6,7 @@ a second replica or a retried pass can never take the same step twice.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,12 +35,14 @@ def first_due(settings: AlertSettings, severity: str, first_seen: datetime) -> d
     return first_seen + policy.steps[0].after if policy else None
 
 
-def due(*, session: Session, now: datetime) -> list[tuple[int, int]]:
-    """(alert id, steps taken) of live alerts whose next step is due; a silenced alert waits out its silence."""
-    rows = session.execute(select(Alert.id, Alert.escalation_step).where(
+def due(*, session: Session, now: datetime,
+        paused: Callable[[str | None], bool] = lambda service: False) -> list[tuple[int, int]]:
+    """(alert id, steps taken) of live alerts whose next step is due; a silenced alert waits out its silence,
+    an alert of a `paused` service (in maintenance) waits for the window to end."""
+    rows = session.execute(select(Alert.id, Alert.escalation_step, Alert.service).where(
         Alert.status.in_(LIVE), Alert.next_escalation_at <= now,
         (Alert.silenced_until.is_(None)) | (Alert.silenced_until <= now)).order_by(Alert.id))
-    return [(int(r[0]), int(r[1])) for r in rows]
+    return [(int(r[0]), int(r[1])) for r in rows if not paused(r[2])]
 
 
 def take_step(*, session: Session, config: OpsConfig, alert_id: int, taken: int, now: datetime) -> Escalation | None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import incidents
-from bot.alerts import escalation, housekeeping, notices, service
+from bot.alerts import escalation, housekeeping, maintenance, notices, service
 from bot.alerts.card import ref as alert_ref
 from bot.alerts.heartbeats import Heartbeats
 from bot.alerts.pipeline import BOT_ACTOR, enqueue
@@ -37,15 +37,21 @@ class Escalator:
         self.sessions, self.clock, self.config = sessions, clock, config
         self.wake = wake                                  # the outbox: notices were queued
         self.heartbeats = Heartbeats(sessions, clock, config)
+        self.calendar = maintenance.Calendar.of(config)
 
     def run_once(self) -> list[escalation.Escalation]:
         now = self.clock()
+        with session_scope(self.sessions) as session:      # maintenance windows open and close on their own
+            synced = maintenance.sync(session=session, calendar=self.calendar, settings=self.config.alerts, now=now)
+        if synced:
+            self.wake()
         with session_scope(self.sessions) as session:
             housekeeping.prune_receipts(session=session, now=now)
             housekeeping.auto_resolve(session=session, settings=self.config.alerts, now=now)
             for alert_id in housekeeping.refire_stale_acks(session=session, settings=self.config.alerts, now=now):
                 log.info("alert #%s: acknowledgement timed out; firing again", alert_id)
-            due = escalation.due(session=session, now=now)
+            paused = maintenance.covering(session=session, calendar=self.calendar, now=now)
+            due = escalation.due(session=session, now=now, paused=paused.covers)
         taken = []
         for alert_id, steps in due:
             with session_scope(self.sessions) as session:

@@ -19,7 +19,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import notices, service, storm
+from bot.alerts import maintenance, notices, service, storm
 from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 class Outbox:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: AlertSettings, board: Board,
                  batch: int = 100, policy: RetryPolicy = BACKGROUND, notice_policy: RetryPolicy = NOTICE,
-                 interval_s: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 interval_s: float | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 calendar: maintenance.Calendar | None = None) -> None:
         self.sessions, self.clock, self.settings, self.board = sessions, clock, settings, board
+        self.calendar = calendar or maintenance.Calendar()     # scheduled windows; stored ones are read anyway
         self.interval_s = settings.channel_interval.total_seconds() if interval_s is None else interval_s
         self.batch, self.policy, self.notice_policy, self.monotonic = batch, policy, notice_policy, monotonic
         self._paused_until: dict[str, float] = {}          # channel -> monotonic time it may be called again
@@ -55,11 +57,16 @@ class Outbox:
         with session_scope(self.sessions) as session:
             commit_without_waiting_for_disk(session)
             due = session.execute(
-                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id, Alert.summarized)
+                select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.alert_id, Alert.summarized,
+                       Alert.service)
                 .join(Alert, Alert.id == OutboxMessage.alert_id)
                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.not_before <= now,
                        (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
                 .order_by(OutboxMessage.id).limit(self.batch)).all()
+            # A maintenance window holds its services' messages back (bot.alerts.maintenance) before anything else.
+            held = maintenance.hold(session=session, calendar=self.calendar, now=now,
+                                    due=[(r.id, r.alert_id, r.service) for r in due])
+            due = [r for r in due if r.id not in held]
             self._summarized(session, [r.id for r in due if r.summarized], now)
             for channel in sorted({r.channel for r in due}):
                 storm.fold_excess(session=session, channel=channel, now=now, threshold=self.settings.storm_threshold)
@@ -91,12 +98,12 @@ class Outbox:
         for channel in sorted(channels):
             storm.mark_dirty(session=session, channel=channel, now=now)
 
-    def _claim_cards(self, session: Session, due: Sequence[Row[int, str, int, bool]], *, busy: set[str],
+    def _claim_cards(self, session: Session, due: Sequence[Row[int, str, int, bool, str | None]], *, busy: set[str],
                      now: datetime) -> list[tuple[int, str, service.AlertRecord]]:
         """Claim the first due row of each channel that may be called now (not paused, no summary or notice
         going there first) and load its alert; a row of a folded alert is done instead (the summary shows it)."""
         first: dict[str, tuple[int, int]] = {}
-        for row_id, channel, alert_id, _ in due:
+        for row_id, channel, alert_id, *_ in due:
             if channel not in busy and not self._paused(channel):
                 first.setdefault(channel, (row_id, alert_id))
         if not first:

@@ -10,7 +10,8 @@ from bot.config.values import Problems, Strict, UserId, choices
 # commands/, so the names are written here; tests/commands/test_command_names.py keeps them equal to
 # commands.SUBCOMMANDS.
 COMMAND_NAMES = ("help", "status", "logs", "incident", "ack", "alert", "oncall", "rollback", "backup", "scale",
-                 "restart", "dlq", "run", "checklist", "report")
+                 "restart", "dlq", "run", "checklist", "report",
+                 "maintenance")
 DEFERRED = ("confirm", "cancel")
 # Operations whose Confirm has its own entry though they are a verb of another command: `/ops dlq <queue>
 # redrive` needs `dlq` to ask, and `redrive` to confirm.

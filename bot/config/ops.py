@@ -18,6 +18,7 @@ from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
 from bot.config.heartbeats import HeartbeatConfig, validate_heartbeats
+from bot.config.maintenance import ScheduledWindow, validate_window_services
 from bot.config.operations import OperationSettings
 from bot.config.queues import QueueConfig
 from bot.config.services import Database, IntegrationSettings, Service
@@ -40,6 +41,7 @@ class OpsConfig(Strict):
     queues: tuple[QueueConfig, ...] = ()
     actions: tuple[ActionConfig, ...] = ()
     heartbeats: tuple[HeartbeatConfig, ...] = ()
+    maintenance: tuple[ScheduledWindow, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -57,6 +59,7 @@ class OpsConfig(Strict):
         problems += _found(partial(validate_heartbeats, self.heartbeats, self.checklists, service=self.service,
                                    webhook_token_env=self.alerts.webhook.token_env))
         problems += self._approvals_possible()
+        problems += _found(partial(validate_window_services, self.maintenance, tuple(s.name for s in self.services)))
         problems += _found(partial(validate_action_uses, self.actions, self._action_uses(),
                                    role_names=self.permissions.roles))
         if problems:

@@ -55,7 +55,7 @@ def summary(config: OpsConfig, path: Path) -> str:
     for q in config.queues:
         source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
         lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
-    return "\n".join(lines + _actions(config) + _schedules(config) + _heartbeats(config))
+    return "\n".join(lines + _actions(config) + _schedules(config) + _heartbeats(config) + _maintenance(config))
 
 
 def _actions(config: OpsConfig) -> list[str]:
@@ -97,4 +97,15 @@ def _heartbeats(config: OpsConfig) -> list[str]:
         lines.append(f"    - {h.name}: POST /alerts/heartbeat/{h.name} at least every "
                      f"{h.within.total_seconds() / 3600:g}h, else a {h.severity or config.alerts.default_severity} "
                      f"alert -> {h.route or 'alerts.routes'}; token in {token}")
+    return lines
+
+
+def _maintenance(config: OpsConfig) -> list[str]:
+    if not config.maintenance:
+        return []
+    lines = [f"  maintenance  {len(config.maintenance)} scheduled window(s)"]
+    for i, w in enumerate(config.maintenance):
+        services = "all services" if w.all_services else ", ".join(w.services)
+        lines.append(f"    - {w.name or f'[{i}]'}: {services}, {w.schedule} ({w.timezone or config.timezone}) for "
+                     f"{w.duration.total_seconds() / 60:g}m -> {w.channel or config.channels.alerts}")
     return lines

@@ -17,6 +17,7 @@ def slack_board(rt: Runtime, settings: Settings | None = None) -> SlackBoard:
 
 
 def outbox(rt: Runtime, *, board: Any = None, **kwargs: Any) -> Outbox:
+    kwargs.setdefault("calendar", rt.maintenance.calendar)
     return Outbox(sessions=rt.sessions, clock=rt.clock, settings=rt.config.alerts, board=board or rt.board, **kwargs)
 
 

@@ -107,8 +107,8 @@ def _escalation(*notify, rotations=(ROTATION,)):
 @pytest.mark.parametrize(("raw", "problem"), [
     ({"permissions": {"commands": {"incdent": []}}},
      "permissions.commands.incdent: not an /ops command, so this would restrict nothing; valid: help, status, "
-     "logs, incident, ack, alert, oncall, rollback, backup, scale, restart, dlq, run, checklist, report, redrive; did "
-     "you mean `incident`?"),
+     "logs, incident, ack, alert, oncall, rollback, backup, scale, restart, dlq, run, checklist, report, "
+     "maintenance, redrive; did you mean `incident`?"),
     ({"permissions": {"commands": {"confirm": []}}},
      "permissions.commands.confirm: `confirm` is checked as the command it confirms"),
     ({"permissions": {"roles": {"deployer": ["U0ALICE"]}, "commands": {"rollback": ["deployr"]}}},
