@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.clock import Clock, utcnow
 from bot.config import OpsConfig
+from bot.config.aws_checks import KmsKeyCheck, S3LatestObjectCheck, SecretAgeCheck
 from bot.config.checklists import (
+    AWS_CHECKS,
     BackupAgeCheck,
     Check,
     CloudWatchAlarmsCheck,
@@ -314,7 +316,7 @@ def _checks(b: _Builder, config: OpsConfig, out: _Out) -> None:
 def _check_source(b: _Builder, check: Check) -> Callable[[], StatusSource] | None:
     """How to make the source a check asks on its own; None for checks that reuse a service's or database's
     sources (service, kubernetes_nodes, backup_age without max_age) and for manual steps."""
-    if isinstance(check, CloudWatchAlarmsCheck) or isinstance(check, MetricCheck) or isinstance(check, LogErrorsCheck):
+    if isinstance(check, AWS_CHECKS):
         return partial(_aws_check, b, check)
     if isinstance(check, PodsCheck):
         return partial(_pods, b, check)
@@ -334,14 +336,29 @@ def _check_source(b: _Builder, check: Check) -> Callable[[], StatusSource] | Non
     return None
 
 
-def _aws_check(b: _Builder, check: CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck) -> StatusSource:
+def _aws_check(b: _Builder, check: CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck | S3LatestObjectCheck
+               | SecretAgeCheck | KmsKeyCheck) -> StatusSource:
     from integrations.aws.cloudwatch import CloudWatchAccountAlarms, CloudWatchMetric
+    from integrations.aws.kms import KmsKey
     from integrations.aws.logs import CloudWatchLogErrors
+    from integrations.aws.metric_math import CloudWatchMetricRatio, RdsFreeStorage
+    from integrations.aws.s3 import S3LatestObject
+    from integrations.aws.secretsmanager import SecretAge
 
     if isinstance(check, CloudWatchAlarmsCheck):
         return CloudWatchAccountAlarms(check, b.aws())
     if isinstance(check, MetricCheck):
+        if check.math == "ratio":
+            return CloudWatchMetricRatio(check, b.aws(), clock=b.clock)
+        if check.math == "free_storage":
+            return RdsFreeStorage(check, b.aws(), clock=b.clock)
         return CloudWatchMetric(check, b.aws(), clock=b.clock)
+    if isinstance(check, S3LatestObjectCheck):
+        return S3LatestObject(check, b.aws(), clock=b.clock)
+    if isinstance(check, SecretAgeCheck):
+        return SecretAge(check, b.aws(), clock=b.clock)
+    if isinstance(check, KmsKeyCheck):
+        return KmsKey(check, b.aws(), clock=b.clock)
     return CloudWatchLogErrors(check, b.aws(), clock=b.clock)
 
 

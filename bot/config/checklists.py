@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
+from bot.config.aws_checks import KmsKeyCheck, S3LatestObjectCheck, SecretAgeCheck
 from bot.config.secrets import SecretRef
 from bot.config.services import Database, HealthCheckConfig, IntegrationSettings, Service
 from bot.config.values import SERVICE_NAME, Cron, Duration, PositiveDuration, Problems, Strict, Zone, bounded
@@ -96,19 +97,39 @@ class CloudWatchAlarmsCheck(Strict):
 
 
 MetricStat = Literal["Sum", "Average", "Minimum", "Maximum", "SampleCount"]
+MetricMath = Literal["ratio", "free_storage"]
+FREE_STORAGE_STATS = ("Minimum", "Average", "Maximum")
+
+
+class MetricRef(Strict):
+    """The metric a `math: ratio` divides by; what it leaves out is the numerator's."""
+
+    name: str = Field(min_length=1, max_length=255)
+    namespace: str | None = Field(default=None, min_length=1, max_length=255)
+    dimensions: dict[str, str] | None = Field(default=None, max_length=30)
+    stat: MetricStat | None = None
 
 
 class MetricCheck(Strict):
-    """One CloudWatch metric's statistic over the last `period`, within `min`/`max`."""
+    """One CloudWatch metric's statistic over the last `period`, within `min`/`max` (and `warn_min`/`warn_max`).
+
+    With `math: ratio`, the value is 100 × this metric / `divide_by` over the window, a percentage (errors per
+    invocation). With `math: free_storage`, it is the free storage of the RDS instance `db_instance` as a
+    percentage of its allocated storage (FreeStorageSpace / AllocatedStorage)."""
 
     check: Literal["metric"]
-    namespace: str = Field(min_length=1, max_length=255)
-    name: str = Field(min_length=1, max_length=255)
+    math: MetricMath | None = None
+    namespace: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str | None = Field(default=None, min_length=1, max_length=255)
     dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
-    stat: MetricStat
+    stat: MetricStat | None = None
+    divide_by: MetricRef | None = None
+    db_instance: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
     period: Duration = timedelta(hours=1)
     max: float | None = None
     min: float | None = None
+    warn_max: float | None = None
+    warn_min: float | None = None
 
     @field_validator("period")
     @classmethod
@@ -116,17 +137,62 @@ class MetricCheck(Strict):
         return bounded(value, low=timedelta(minutes=1), high=timedelta(days=14))
 
     @model_validator(mode="after")
+    def _has_what_its_math_needs(self) -> MetricCheck:
+        given = self.model_fields_set
+        needed: tuple[str, ...]
+        unwanted: tuple[str, ...]
+        if self.math == "free_storage":
+            needed, unwanted = ("db_instance",), ("namespace", "name", "dimensions", "divide_by")
+        else:
+            needed = ("namespace", "name", "stat") + (("divide_by",) if self.math == "ratio" else ())
+            unwanted = ("db_instance",) + (() if self.math == "ratio" else ("divide_by",))
+        only = {"db_instance": "`math: free_storage`", "divide_by": "`math: ratio`"}
+        problems = [(key, "Field required" + (f" with `math: {self.math}`" if self.math else ""))
+                    for key in needed if getattr(self, key) is None]
+        problems += [(key, f"only with {only[key]}" if key in only else
+                      "not with `math: free_storage` (it reads AWS/RDS FreeStorageSpace of `db_instance`)")
+                     for key in unwanted if key in given]
+        if self.math == "free_storage" and self.stat is not None and self.stat not in FREE_STORAGE_STATS:
+            problems.append(("stat", f"with `math: free_storage` use {', '.join(FREE_STORAGE_STATS)}"))
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @model_validator(mode="after")
     def _has_a_bound(self) -> MetricCheck:
         if self.max is None and self.min is None:
             raise ValueError("give max:, min: or both (the metric is compared with them)")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        if self.warn_max is not None and self.max is not None and self.warn_max > self.max:
+            raise ValueError(f"warn_max ({self.warn_max:g}) is above max ({self.max:g}): it would never warn")
+        if self.warn_min is not None and self.min is not None and self.warn_min < self.min:
+            raise ValueError(f"warn_min ({self.warn_min:g}) is below min ({self.min:g}): it would never warn")
         return self
 
     @property
+    def percent(self) -> bool:
+        """Whether the value (and so every bound) is a percentage."""
+        return self.math is not None
+
+    @property
     def label(self) -> str:
-        dims = ", ".join(f"{k}={v}" for k, v in self.dimensions.items())
-        return f"{self.namespace} {self.name}" + (f" ({dims})" if dims else "")
+        if self.math == "free_storage":
+            return f"free storage of RDS {self.db_instance}"
+        numerator = _metric_label(str(self.namespace), str(self.name), self.dimensions)
+        if self.divide_by is None:
+            return numerator
+        other = self.divide_by
+        namespace, dimensions = other.namespace or self.namespace, other.dimensions
+        if namespace == self.namespace and dimensions in (None, self.dimensions):
+            return _metric_label(str(self.namespace), f"{self.name} / {other.name}", self.dimensions)
+        return f"{numerator} / " + _metric_label(str(namespace), other.name,
+                                                 self.dimensions if dimensions is None else dimensions)
+
+
+def _metric_label(namespace: str, name: str, dimensions: dict[str, str]) -> str:
+    dims = ", ".join(f"{k}={v}" for k, v in dimensions.items())
+    return f"{namespace} {name}" + (f" ({dims})" if dims else "")
 
 
 class LogErrorsCheck(Strict):
@@ -226,7 +292,7 @@ class HeartbeatCheck(Strict):
 
 Check = Annotated[
     ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck | CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck
-    | PodsCheck | TlsExpiryCheck | SqlCheck | HeartbeatCheck,
+    | PodsCheck | TlsExpiryCheck | SqlCheck | HeartbeatCheck | S3LatestObjectCheck | SecretAgeCheck | KmsKeyCheck,
     Field(discriminator="check"),
 ]
 
@@ -260,7 +326,7 @@ class Report(Strict):
     title: str | None = None
 
 
-AWS_CHECKS = (CloudWatchAlarmsCheck, MetricCheck, LogErrorsCheck)
+AWS_CHECKS = (CloudWatchAlarmsCheck, MetricCheck, LogErrorsCheck, S3LatestObjectCheck, SecretAgeCheck, KmsKeyCheck)
 
 
 def validate_checklist_targets(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock, humanize
@@ -125,24 +125,46 @@ class CloudWatchMetric:
 
     def check(self) -> Sequence[Finding]:
         cfg = self.cfg
-        end = self.clock()
+        assert cfg.namespace is not None and cfg.name is not None and cfg.stat is not None   # config validation
         with translated(self.subject):
-            answer = self.clients.client("cloudwatch").get_metric_statistics(
-                Namespace=cfg.namespace, MetricName=cfg.name,
-                Dimensions=[{"Name": k, "Value": v} for k, v in cfg.dimensions.items()],
-                StartTime=end - cfg.period, EndTime=end, Period=_bucket_seconds(cfg.period), Statistics=ASKED_STATS)
-        points: list[dict[str, Any]] = answer.get("Datapoints", [])
+            reading = read_statistic(self.clients, namespace=cfg.namespace, name=cfg.name, dimensions=cfg.dimensions,
+                                     stat=cfg.stat, period=cfg.period, end=self.clock())
         window = humanize(cfg.period)
-        if not points:
+        if reading is None:
             return [Finding("cloudwatch", self.subject, Health.DEGRADED, f"no datapoints in the last {window}")]
-        value = combine(cfg.stat, points)
-        unit = str(points[0].get("Unit") or "")
+        value, unit = reading
         text = f"{cfg.stat} over the last {window}: {number(value)}" + (f" {unit}" if unit not in ("", "None") else "")
-        if cfg.max is not None and value > cfg.max:
-            return [Finding("cloudwatch", self.subject, Health.DOWN, f"{text}, above max {number(cfg.max)}")]
-        if cfg.min is not None and value < cfg.min:
-            return [Finding("cloudwatch", self.subject, Health.DOWN, f"{text}, below min {number(cfg.min)}")]
-        return [Finding("cloudwatch", self.subject, Health.OK, text)]
+        health, beyond = judge(value, cfg)
+        return [Finding("cloudwatch", self.subject, health, text + beyond)]
+
+
+def read_statistic(clients: AwsClients, *, namespace: str, name: str, dimensions: Mapping[str, str], stat: str,
+                   period: timedelta, end: datetime) -> tuple[float, str] | None:
+    """`stat` of one metric over the `period` before `end`, with its unit; None without datapoints.
+    Raises botocore's errors: call it inside `translated()`."""
+    answer = clients.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=end - period, EndTime=end, Period=_bucket_seconds(period), Statistics=ASKED_STATS)
+    points: list[dict[str, Any]] = answer.get("Datapoints", [])
+    if not points:
+        return None
+    return combine(stat, points), str(points[0].get("Unit") or "")
+
+
+def judge(value: float, cfg: MetricCheck) -> tuple[Health, str]:
+    """The health of `value` against the check's bounds, and what to add to the summary when it is out of them."""
+    pct = "%" if cfg.percent else ""
+    if cfg.max is not None and value > cfg.max:
+        return Health.DOWN, f", above max {number(cfg.max)}{pct}"
+    if cfg.min is not None and value < cfg.min:
+        return Health.DOWN, f", below min {number(cfg.min)}{pct}"
+    if cfg.warn_max is not None and value > cfg.warn_max:
+        return Health.DEGRADED, f", above warn_max {number(cfg.warn_max)}{pct}" + (
+            f" (max {number(cfg.max)}{pct})" if cfg.max is not None else "")
+    if cfg.warn_min is not None and value < cfg.warn_min:
+        return Health.DEGRADED, f", below warn_min {number(cfg.warn_min)}{pct}" + (
+            f" (min {number(cfg.min)}{pct})" if cfg.min is not None else "")
+    return Health.OK, ""
 
 
 def _bucket_seconds(period: timedelta) -> int:

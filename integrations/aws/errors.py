@@ -39,6 +39,7 @@ THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "Request
              "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
              "SlowDown", "PriorRequestNotComplete", "ProvisionedThroughputExceededException"}
 NOT_FOUND = ("NotFound", "NonExistent", "DoesNotExist")
+NOT_FOUND_PREFIXES = ("NoSuch",)        # S3: NoSuchBucket, NoSuchKey
 CONFLICT = {"PreconditionFailedException", "ResourceConflictException", "InvalidDBInstanceState",
             "InvalidDBInstanceStateFault"}
 UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError, HTTPClientError)
@@ -59,7 +60,7 @@ def from_client_error(what: str, exc: ClientError) -> AdapterError:
     shown = code if code and not code.isdigit() else f"HTTP {status}"
     if code in DENIED or code.startswith(DENIED_PREFIXES) or (code.isdigit() and status in (401, 403)):
         return AccessDeniedError(f"{what}: AWS credentials expired or not allowed ({shown})")
-    if any(word in code for word in NOT_FOUND) or code == "ResourceNotFoundException" or (
+    if any(word in code for word in NOT_FOUND) or code.startswith(NOT_FOUND_PREFIXES) or (
             code == "ValidationError" and "does not exist" in message):
         return TargetNotFoundError(f"{what}: not found ({shown})")
     if code in THROTTLED:
