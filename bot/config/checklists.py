@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
+from bot.config.data_checks import PostgresActivityCheck, PvcCheck, RedisCheck
 from bot.config.secrets import SecretRef
 from bot.config.services import Database, HealthCheckConfig, IntegrationSettings, Service
 from bot.config.values import SERVICE_NAME, Cron, Duration, PositiveDuration, Problems, Strict, Zone, bounded
@@ -213,7 +214,8 @@ class SqlCheck(Strict):
 
 Check = Annotated[
     ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck | CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck
-    | PodsCheck | TlsExpiryCheck | SqlCheck,
+    | PodsCheck | TlsExpiryCheck | SqlCheck
+    | RedisCheck | PostgresActivityCheck | PvcCheck,
     Field(discriminator="check"),
 ]
 
@@ -274,7 +276,7 @@ def _target_problem(c: Check, *, integrations: IntegrationSettings, service: Cal
         return f"no service named {c.service!r}"
     if isinstance(c, BackupAgeCheck) and database(c.database) is None:
         return f"no database named {c.database!r}"
-    if isinstance(c, NodesCheck | PodsCheck) and integrations.kubernetes is None:
+    if isinstance(c, NodesCheck | PodsCheck | PvcCheck) and integrations.kubernetes is None:
         return f"{c.check} needs integrations.kubernetes"
     if isinstance(c, AWS_CHECKS) and integrations.aws is None:
         return f"{c.check} needs integrations.aws (it may be empty: `aws: {{}}`)"
