@@ -21,6 +21,7 @@ from bot.config.data_checks import RedisCheck, where
 from bot.config.secrets import SecretMissing
 from integrations.base import AccessDeniedError, AdapterError, Finding, Health
 from integrations.sql import REASON_CHARS, _first_line, _scrub
+from integrations.units import size
 
 SOURCE = "redis"
 
@@ -164,13 +165,3 @@ def _secrets(url: str) -> list[str]:
     if password:
         found |= {password, unquote(password), quote(unquote(password), safe="")}
     return sorted((s for s in found if s), key=len, reverse=True)
-
-
-def size(n: float) -> str:
-    """Bytes for people, in powers of 1024 as Redis counts them: '512 B', '5.8 MiB', '860 MiB', '1.9 GiB'."""
-    unit = "B"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            break
-        n /= 1024
-    return f"{n:.1f} {unit}" if unit != "B" and abs(n) < 10 else f"{n:.0f} {unit}"

@@ -11,7 +11,8 @@ import pytest
 from bot.config import ConfigError, parse_config
 from bot.config.data_checks import RedisCheck
 from integrations.base import AccessDeniedError, AdapterError, Finding, Health
-from integrations.redis_server import RedisServer, size
+from integrations.redis_server import RedisServer
+from integrations.units import size
 from tests.fakes.redis_server import redis_server  # noqa: F401  (fixture)
 from tests.fakes.tls import closed_port
 
