@@ -323,7 +323,7 @@ def _check_source(b: _Builder, check: Check) -> Callable[[], StatusSource] | Non
         return partial(_tls, b, check)
     if isinstance(check, SqlCheck):
         return partial(_sql, check)
-    if isinstance(check, RedisCheck | PostgresActivityCheck | PvcCheck):
+    if isinstance(check, RedisCheck) or isinstance(check, PostgresActivityCheck) or isinstance(check, PvcCheck):
         return partial(_data_check, b, check)
     if isinstance(check, BackupAgeCheck) and check.max_age is not None:
         # The database's backup source again, judged against this check's max_age. A database with both

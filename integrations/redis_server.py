@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import redis
@@ -58,7 +58,7 @@ class RedisServer:
         try:
             client.ping()
             took_ms = (time.monotonic() - started) * 1000
-            info: dict[str, Any] = client.info()
+            info = cast(dict[str, Any], client.info())          # redis-py types it sync-or-async
             if "maxclients" not in info:                    # INFO reports it from Redis 7 on
                 info["maxclients"] = _config_maxclients(client)
         except redis.RedisError as exc:
@@ -149,7 +149,7 @@ class RedisServer:
 def _config_maxclients(client: redis.Redis) -> int | None:
     """maxclients from CONFIG GET, for servers before 7; None where CONFIG is disabled (as on ElastiCache)."""
     try:
-        value = client.config_get("maxclients").get("maxclients")
+        value = cast(dict[str, str], client.config_get("maxclients")).get("maxclients")
     except redis.RedisError:
         return None
     return int(value) if value else None
