@@ -27,6 +27,7 @@ from bot.config.checklists import (
     SqlCheck,
     TlsExpiryCheck,
 )
+from bot.config.data_checks import PostgresActivityCheck, PvcCheck, RedisCheck
 from bot.config.queues import REDRIVE_TIMEOUT
 from bot.config.services import (
     BeanstalkConfig,
@@ -324,6 +325,8 @@ def _check_source(b: _Builder, check: Check) -> Callable[[], StatusSource] | Non
         return partial(_tls, b, check)
     if isinstance(check, SqlCheck):
         return partial(_sql, check)
+    if isinstance(check, RedisCheck) or isinstance(check, PostgresActivityCheck) or isinstance(check, PvcCheck):
+        return partial(_data_check, b, check)
     if isinstance(check, BackupAgeCheck) and check.max_age is not None:
         # The database's backup source again, judged against this check's max_age. A database with both
         # rds and kubernetes_cronjob is judged by RDS, the backup `/ops backup` makes (as in _database()).
@@ -378,6 +381,21 @@ def _sql(check: SqlCheck) -> StatusSource:
     from integrations.sql import SqlDatabase
 
     return SqlDatabase(check)
+
+
+def _data_check(b: _Builder, check: RedisCheck | PostgresActivityCheck | PvcCheck) -> StatusSource:
+    if isinstance(check, RedisCheck):
+        from integrations.redis_server import RedisServer  # redis-py only when a redis check runs
+
+        return RedisServer(check)
+    if isinstance(check, PostgresActivityCheck):
+        from integrations.postgres_activity import PostgresActivity
+
+        return PostgresActivity(check)
+    from integrations.kubernetes_pvc import KubernetesPvcs
+
+    return b.with_k8s(lambda api: KubernetesPvcs(check, api, timeout_s=b.k8s_timeout(), http=b.http.get,
+                                                 clock=b.clock))
 
 
 def _nodes(b: _Builder) -> StatusSource:

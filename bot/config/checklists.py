@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
 from bot.config.aws_checks import KmsKeyCheck, S3LatestObjectCheck, SecretAgeCheck
+from bot.config.data_checks import PostgresActivityCheck, PvcCheck, RedisCheck
 from bot.config.secrets import SecretRef
 from bot.config.services import Database, HealthCheckConfig, IntegrationSettings, Service
 from bot.config.values import SERVICE_NAME, Cron, Duration, PositiveDuration, Problems, Strict, Zone, bounded
@@ -292,7 +293,8 @@ class HeartbeatCheck(Strict):
 
 Check = Annotated[
     ServiceCheck | BackupAgeCheck | NodesCheck | ManualCheck | CloudWatchAlarmsCheck | MetricCheck | LogErrorsCheck
-    | PodsCheck | TlsExpiryCheck | SqlCheck | HeartbeatCheck | S3LatestObjectCheck | SecretAgeCheck | KmsKeyCheck,
+    | PodsCheck | TlsExpiryCheck | SqlCheck | HeartbeatCheck | S3LatestObjectCheck | SecretAgeCheck | KmsKeyCheck
+    | RedisCheck | PostgresActivityCheck | PvcCheck,
     Field(discriminator="check"),
 ]
 
@@ -353,7 +355,7 @@ def _target_problem(c: Check, *, integrations: IntegrationSettings, service: Cal
         return f"no service named {c.service!r}"
     if isinstance(c, BackupAgeCheck) and database(c.database) is None:
         return f"no database named {c.database!r}"
-    if isinstance(c, NodesCheck | PodsCheck) and integrations.kubernetes is None:
+    if isinstance(c, NodesCheck | PodsCheck | PvcCheck) and integrations.kubernetes is None:
         return f"{c.check} needs integrations.kubernetes"
     if isinstance(c, AWS_CHECKS) and integrations.aws is None:
         return f"{c.check} needs integrations.aws (it may be empty: `aws: {{}}`)"

@@ -32,6 +32,7 @@ LISTABLE = {
     "apps/v1/deployments": {"kind": "Deployment", "namespaced": True},
     "batch/v1/jobs": {"kind": "Job", "namespaced": True},
     "batch/v1/cronjobs": {"kind": "CronJob", "namespaced": True},
+    "v1/persistentvolumeclaims": {"kind": "PersistentVolumeClaim", "namespaced": True},
 }
 
 
