@@ -152,7 +152,7 @@ def _alert_row(config: OpsConfig, run: Run, now: datetime, incident_id: int | No
         "severity": run.severity, "status": AlertStatus.FIRING.value, "service": event.service,
         "reason": run.reason, "details": json.dumps(dict(event.details), sort_keys=True),
         "runbook_url": event.runbook_url, "channel": run.channel, "count": run.times, "first_seen": now,
-        "last_seen": now, "escalation_step": 0, "next_escalation_at": first_due(config.alerts, run.severity, now),
+        "last_seen": now, "escalation_step": 0, "next_escalation_at": first_due(config, run.severity, now),
         "summarized": False, "incident_id": incident_id,
     }
 
