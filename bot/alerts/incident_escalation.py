@@ -84,5 +84,8 @@ def take_step(*, session: Session, config: OpsConfig, incident_id: int, taken: i
 
 
 def firing_alert(*, session: Session, incident_id: int) -> bool:
+    """Whether an alert of the incident is firing with a step of its own still to take (one whose policy
+    was added after it fired has none, so it covers nothing)."""
     return bool(session.scalar(select(exists().where(
-        Alert.incident_id == incident_id, Alert.status == AlertStatus.FIRING.value))))
+        Alert.incident_id == incident_id, Alert.status == AlertStatus.FIRING.value,
+        Alert.next_escalation_at.is_not(None)))))

@@ -221,8 +221,10 @@ def test_a_p3_in_business_hours_waits_out_the_night_and_the_weekend(make_runtime
     clock.now = berlin(2026, 11, 23, 12, 30)
     assert [s.users for s in escalator.run_once()] == [("U0LEAD",)]
     deliver(rt)
-    assert "has not been acknowledged after 1h of business hours" in fake_slack.messages(fake_slack.im("U0ALICE"))[0].text
-    assert "unresolved after 4h of business hours" in fake_slack.messages(fake_slack.im("U0LEAD"))[0].text
+    [alice] = fake_slack.messages(fake_slack.im("U0ALICE"))
+    [lead] = fake_slack.messages(fake_slack.im("U0LEAD"))
+    assert "has not been acknowledged after 1h of business hours" in alice.text
+    assert "unresolved after 4h of business hours, acknowledged by <@U0ALICE>" in lead.text
 
 
 def test_a_p3_alert_raised_on_saturday_escalates_monday_at_ten_and_skips_holidays(make_runtime, fake_slack, clock):
@@ -304,3 +306,14 @@ def race(replicas, clock, at):
     for t in threads:
         t.join(30)
     return taken
+
+
+def test_an_alert_that_fired_before_its_policy_existed_does_not_hold_its_incident_back(
+        make_runtime, fake_slack, clock):
+    clock.now = FIRED
+    rt = make_runtime(config({}), fake=fake_slack)                     # no policy yet: the alert has no steps
+    rt.alerts.ingest([p1()])
+    restarted = make_runtime(config(P1_LEAD_THEN_CTO), fake=fake_slack)   # a restart with the new policy
+    clock.advance(minutes=5)
+    [step] = make_escalator(restarted).run_once()
+    assert (step.alert_id, step.incident_id, step.users) == (None, 1, ("U0ALICE",))
