@@ -95,3 +95,18 @@ def test_a_bad_date_in_a_yaml_file_is_a_config_error_at_its_key_path(tmp_path):
                                      "YYYY-MM-DD, e.g. 2026-12-25"]
     path.write_text(path.read_text(encoding="utf-8").replace("2026-02-30", "2026-12-26"), encoding="utf-8")
     assert load_config(path).alerts.escalation["P3"].business_hours.holidays == (date(2026, 12, 25), date(2026, 12, 26))
+
+
+def test_config_check_shows_each_policy_with_its_business_hours():
+    from pathlib import Path
+
+    from bot.config.summary import summary
+
+    cfg = parse_config({"timezone": "Europe/Berlin", "alerts": {"escalation": {
+        "P1": {"steps": [{"after": "5m", "notify": "U0ALICE"}, {"unresolved_after": "1h", "notify": "U0LEAD"}]},
+        "P3": {"business_hours": {"days": ["mon", "wed", "fri"], "holidays": ["2026-12-25"]},
+               "steps": [{"unacknowledged_after": "0s", "notify": "U0ALICE"}]}}}})
+    assert ("  escalation   2 policies\n"
+            "    - P1: 5m U0ALICE, unresolved 1h U0LEAD\n"
+            "    - P3 (business hours mon,wed,fri 09:00-17:00 Europe/Berlin, 1 holiday(s)): 0s U0ALICE\n"
+            ) in summary(cfg, Path("ops.yaml"))
