@@ -137,7 +137,8 @@ def create(session: Session, config: OpsConfig, runs: list[Run], now: datetime) 
     incident_ids = incidents.open_many(session=session, opened_by=BOT_ACTOR, at=now, items=[
         (run.first.title[:incidents.TITLE_MAX], run.severity, run.first.service) for run in opening])
     incident_of = {run.position: incident_id for run, incident_id in zip(opening, incident_ids, strict=True)}
-    rows = [_alert_row(config, run, now, incident_of.get(run.position)) for run in runs]
+    due = {severity: first_due(config, severity, now) for severity in {run.severity for run in runs}}  # once each
+    rows = [_alert_row(run, now, incident_of.get(run.position), due[run.severity]) for run in runs]
     ids = insert_many(session, ALERTS, rows, returning_ids=True)
     incidents.add_events(session=session, at=now, actor=BOT_ACTOR, events=[
         (incident_of[run.position], "alert", f"opened automatically from alert #{alert_id}")
@@ -145,14 +146,14 @@ def create(session: Session, config: OpsConfig, runs: list[Run], now: datetime) 
     return ids
 
 
-def _alert_row(config: OpsConfig, run: Run, now: datetime, incident_id: int | None) -> dict[str, Any]:
+def _alert_row(run: Run, now: datetime, incident_id: int | None, due: datetime | None) -> dict[str, Any]:
     event = run.first
     return {
         "source": event.source, "dedup_key": event.dedup_key, "active_key": event.dedup_key, "title": event.title,
         "severity": run.severity, "status": AlertStatus.FIRING.value, "service": event.service,
         "reason": run.reason, "details": json.dumps(dict(event.details), sort_keys=True),
         "runbook_url": event.runbook_url, "channel": run.channel, "count": run.times, "first_seen": now,
-        "last_seen": now, "escalation_step": 0, "next_escalation_at": first_due(config.alerts, run.severity, now),
+        "last_seen": now, "escalation_step": 0, "next_escalation_at": due,
         "summarized": False, "incident_id": incident_id,
     }
 

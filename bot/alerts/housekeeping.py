@@ -5,13 +5,13 @@ Each change is a conditional UPDATE on the row's current state, so replicas and 
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from bot import incidents
-from bot.alerts.escalation import LIVE
+from bot import business_time, incidents
+from bot.alerts.escalation import LIVE, next_index
 from bot.alerts.pipeline import BOT_ACTOR, RECEIPT_WINDOW, enqueue
 from bot.config.alerts import AlertSettings
 from bot.storage.models import Alert, AlertReceipt, AlertStatus
@@ -43,8 +43,9 @@ def prune_receipts(*, session: Session, now: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def refire_stale_acks(*, session: Session, settings: AlertSettings, now: datetime) -> list[int]:
-    """Acknowledged longer than `ack_timeout` and still unresolved: back to firing, escalation restarts."""
+def refire_stale_acks(*, session: Session, settings: AlertSettings, now: datetime, zone: str = "UTC") -> list[int]:
+    """Acknowledged longer than `ack_timeout` and still unresolved: back to firing, escalation restarts (at
+    once, or when business hours next open for a policy that has them; `zone`: the config's timezone)."""
     if settings.ack_timeout is None:
         return []
     cutoff = now - settings.ack_timeout
@@ -57,13 +58,21 @@ def refire_stale_acks(*, session: Session, settings: AlertSettings, now: datetim
                                 Alert.acknowledged_at < cutoff)
             .values(status=AlertStatus.FIRING.value, acknowledged_at=None, acknowledged_by=None, escalation_step=0,
                     # with a policy, re-notify at once by restarting escalation from its first step
-                    next_escalation_at=now if severity in settings.escalation else None)
+                    next_escalation_at=_restart_at(settings, severity, now, zone))
             .execution_options(synchronize_session=False))
         if changed.rowcount == 1:  # type: ignore[attr-defined]
             done.append(int(alert_id))
             _touched(session, int(alert_id), now, "ack timed out",
                      f"acknowledged but unresolved for {settings.ack_timeout}; firing again")
     return done
+
+
+def _restart_at(settings: AlertSettings, severity: str, now: datetime, zone: str) -> datetime | None:
+    policy = settings.escalation.get(severity)
+    if policy is None or next_index(policy, 0, unacknowledged=True, unresolved=False) is None:
+        return None
+    calendar = policy.calendar(zone)
+    return now if calendar is None else business_time.add(calendar, now, timedelta(0))
 
 
 def _touched(session: Session, alert_id: int, now: datetime, kind: str, note: str) -> None:

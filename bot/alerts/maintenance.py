@@ -295,8 +295,8 @@ def _step_interval(settings: AlertSettings, severity: str, taken: int) -> timede
     policy = settings.escalation.get(severity)
     if policy is None or taken >= len(policy.steps):
         return None
-    before = policy.steps[taken - 1].after if taken else timedelta(0)
-    return max(policy.steps[taken].after - before, timedelta(0))
+    before = policy.steps[taken - 1].wait if taken else timedelta(0)
+    return max(policy.steps[taken].wait - before, timedelta(0))
 
 
 def _announce_start(session: Session, calendar: Calendar, window: Window, now: datetime) -> None:

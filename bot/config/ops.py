@@ -189,9 +189,19 @@ def parse_config(raw: Any, *, path: Path = Path("<config>")) -> OpsConfig:
         raise ConfigError(path, [line for e in exc.errors() for line in _problems(e)]) from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that dates and times stay strings: the models parse them, so a bad one
+    (`2026-02-30`, which PyYAML itself would fail on with a bare ValueError) is reported at its key path."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def load_config(path: Path) -> OpsConfig:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)   # a SafeLoader
     except FileNotFoundError:
         raise ConfigError(path, ["file not found (set OPSBOT_CONFIG or pass --config)"]) from None
     except (OSError, yaml.YAMLError) as exc:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.clock import humanize
+from bot.config.alerts import DAYS
 from bot.config.ops import OpsConfig
 from bot.config.services import Service
 
@@ -55,7 +57,34 @@ def summary(config: OpsConfig, path: Path) -> str:
     for q in config.queues:
         source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
         lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
-    return "\n".join(lines + _actions(config) + _schedules(config) + _heartbeats(config) + _maintenance(config))
+    return "\n".join(lines + _escalation(config) + _actions(config) + _schedules(config) + _heartbeats(config)
+                     + _maintenance(config))
+
+
+def _escalation(config: OpsConfig) -> list[str]:
+    """Each policy's steps in order (`unresolved` marks an unresolved_after step) and its business hours."""
+    policies = config.alerts.escalation
+    if not policies:
+        return []
+    lines = [f"  escalation   {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}"]
+    for severity, policy in sorted(policies.items()):
+        steps = ", ".join(f"{'unresolved ' if s.unresolved else ''}{humanize(s.wait)} {' '.join(s.notify)}"
+                          for s in policy.steps)
+        hours = policy.business_hours
+        calendar = ""
+        if hours is not None:
+            held = f", {len(hours.holidays)} holiday(s)" if hours.holidays else ""
+            calendar = f" (business hours {_days(hours.days)} {hours.hours} {hours.timezone or config.timezone}{held})"
+        lines.append(f"    - {severity}{calendar}: {steps}")
+    return lines
+
+
+def _days(days: tuple[str, ...]) -> str:
+    """`mon-fri` for a run of days in week order, else `mon,wed,fri`."""
+    index = [DAYS.index(d) for d in days]
+    if len(index) > 2 and index == list(range(index[0], index[-1] + 1)):
+        return f"{days[0]}-{days[-1]}"
+    return ",".join(days)
 
 
 def _actions(config: OpsConfig) -> list[str]:

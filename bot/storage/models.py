@@ -45,6 +45,11 @@ class Incident(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(64))
+    # Steps of its severity's escalation policy already taken (here, or by its alert). When the next falls
+    # due is worked out from the policy each pass (bot.alerts.incident_escalation); taking a step is a
+    # compare-and-set on this count, so replicas and restarts take each step once. NULL: opened before
+    # incidents escalated (migration 0013), so it never does.
+    escalation_step: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
 
     events: Mapped[list[IncidentEvent]] = relationship(
         back_populates="incident", order_by="IncidentEvent.id", cascade="all, delete-orphan"

@@ -1,6 +1,7 @@
 """One escalation pass as its own OS process, at a given instant: `python escalate_once.py DB_URL CONFIG ISO_TIME`,
-then an outbox pass that sends the queued notices. Prints the alert ids whose step this process took (used to
-show two processes never take the same step, nor send the same notice)."""
+then an outbox pass that sends the queued notices. Prints the alert ids whose step this process took, and
+`incident:<id>` for an incident's step (used to show two processes never take the same step, nor send the
+same notice)."""
 import json
 import sys
 from datetime import datetime
@@ -17,7 +18,8 @@ if __name__ == "__main__":
     settings = Settings.from_env({"DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_API_URL": slack})
     rt = slack_runtime(settings, load_config(config), clock=lambda: at, migrate=False)
     sys.stdin.readline()                          # start together: the parent releases both at once
-    taken = [step.alert_id for step in escalator(rt).run_once()]
+    taken = [step.alert_id if step.alert_id is not None else f"incident:{step.incident_id}"
+             for step in escalator(rt).run_once()]
     box = outbox(rt, interval_s=0)
     while box.run_once():
         pass
