@@ -92,7 +92,7 @@ def test_a_window_holds_alerts_back_pauses_escalation_and_posts_one_summary(bot,
     # api-disk resolved itself during the window, so its incident (still open, unacknowledged) takes its steps
     # itself once the window is over, both overdue ones in one message: nobody has looked at it yet.
     [incident_step] = [s.incident_id for s in steps if s.alert_id is None]
-    assert [(s.step, s.users) for s in steps if s.alert_id is None] == [(2, ("U0ALICE", "U0LEAD"))]   # the on-call, then the lead
+    assert [(s.step, s.users) for s in steps if s.alert_id is None] == [(2, ("U0ALICE", "U0LEAD"))]
     with rt.sessions() as s:
         keys = {a.dedup_key for a in s.scalars(select(Alert).where(Alert.incident_id == incident_step))}
     assert keys == {"api-disk"}
