@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.config import OpsConfig
 from bot.delivery import Board
 from bot.incidents import Incidents
+from bot.incidents.postmortem import Postmortems
 from bot.operations import Operations
 from bot.settings import Settings
 from integrations.base import Integrations
@@ -34,3 +35,4 @@ class Runtime:
     alerts: Alerts
     oncall: Overrides
     operations: Operations
+    postmortems: Postmortems

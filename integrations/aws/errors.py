@@ -38,7 +38,7 @@ DENIED = {"UnauthorizedOperation", "InvalidClientTokenId", "SignatureDoesNotMatc
 THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
              "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
              "SlowDown", "PriorRequestNotComplete", "ProvisionedThroughputExceededException"}
-NOT_FOUND = ("NotFound", "NonExistent", "DoesNotExist")
+NOT_FOUND = ("NotFound", "NonExistent", "DoesNotExist", "NoSuch")      # S3: NoSuchBucket, NoSuchKey
 CONFLICT = {"PreconditionFailedException", "ResourceConflictException", "InvalidDBInstanceState",
             "InvalidDBInstanceStateFault"}
 UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError, HTTPClientError)
