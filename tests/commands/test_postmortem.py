@@ -44,8 +44,8 @@ def section(markdown: str, name: str) -> str:
 
 def headings(markdown: str) -> list[tuple[str, str, str]]:
     """(time, what, who) of each timeline line, in the document's order."""
-    return re.findall(r"^- `2026-11-23 (\d\d:\d\d:\d\d) UTC` \*\*(.+?)\*\*(?: — ([^\s:]+))?", section(markdown, "Timeline"),
-                      re.M)
+    line = r"^- `2026-11-23 (\d\d:\d\d:\d\d) UTC` \*\*(.+?)\*\*(?: — ([^\s:]+))?"
+    return re.findall(line, section(markdown, "Timeline"), re.M)
 
 
 def an_incident_with_everything(rt, run_ops, clock, kube) -> None:  # noqa: F811
@@ -77,8 +77,8 @@ def an_incident_with_everything(rt, run_ops, clock, kube) -> None:  # noqa: F811
     assert run_ops(rt, "incident resolve #1 rolled back to web:2", user="U0BOB").outcome == "ok"   # 03:40
 
 
-def test_the_postmortem_has_everything_in_order_with_mtta_and_mttr_by_hand(make_runtime, run_ops, clock, kube,
-                                                                          tmp_path):  # noqa: F811
+def test_the_postmortem_has_everything_in_order_with_mtta_and_mttr_by_hand(
+        make_runtime, run_ops, clock, kube, tmp_path):  # noqa: F811
     rt = make_runtime(config(tmp_path, kube.url))
     an_incident_with_everything(rt, run_ops, clock, kube)
     clock.now = START + timedelta(hours=1)
