@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.errors import UsageError
 from bot.incidents import NOTE_MAX
 from bot.incidents import card as incident_card
-from bot.incidents.postmortem import render
+from bot.incidents.postmortem_doc import render
 from bot.reply import Attachment, Reply, Section, code, escape, truncate
 from commands.base import CommandContext, parse_id
 from integrations.base import AdapterError

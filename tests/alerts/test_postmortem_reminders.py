@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from bot.alerts.model import AlertEvent
 from bot.alerts.postmortem_reminders import PostmortemReminders
 from bot.config import ConfigError, parse_config
+from bot.config.summary import summary
 from bot.storage.models import Notice
 from tests.alerts.workers import outbox
 from tests.waiting import wait_until
@@ -163,3 +165,10 @@ def test_reminders_are_off_unless_configured(make_runtime, run_ops, clock):
     clock.advance(days=2)
     assert reminders(rt).run_once() == [] and rt.config.incidents.postmortems.remind_after is None
     assert timedelta(days=14) == rt.config.incidents.postmortems.stop_reminding_after
+
+
+def test_config_check_says_where_postmortems_go():
+    config = parse_config({"integrations": {"aws": {}}, "incidents": {"postmortems": {
+        "directory": "/srv/pm", "s3": {"bucket": "acme-pm"}, "remind_after": "1d"}}})
+    assert "  postmortems  to Slack, /srv/pm, s3://acme-pm/postmortems/; reminders every 24h for 14d" \
+        in summary(config, Path("ops.yaml")).splitlines()
