@@ -26,6 +26,7 @@ from bot.clock import Clock, utcnow
 from bot.config import OpsConfig
 from bot.delivery import Board
 from bot.incidents import Incidents
+from bot.incidents.postmortem import Postmortems
 from bot.operations import OperationRunner, Operations
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -72,6 +73,7 @@ def build_runtime(
                               permissions=config.permissions, runner=runner,
                               action_roles={a.name: a.roles for a in config.actions}),
         maintenance=Maintenance(sessions, clock, config),
+        postmortems=Postmortems(sessions, clock),
     )
 
 
@@ -152,6 +154,11 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
         ("outbox", outbox.run_forever), ("escalator", escalator.run_forever),
         ("operations", rt.operations.runner.run_forever), ("deliveries", lambda stop: prune_forever(rt, stop)),
     ]
+    if config.incidents.postmortems.remind_after is not None:
+        from bot.alerts.postmortem_reminders import PostmortemReminders
+
+        reminders = PostmortemReminders(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake)
+        workers.append(("postmortem-reminders", reminders.run_forever))
     scheduler = _scheduler(rt)
     if scheduler is not None:
         workers.append(("scheduler", scheduler))

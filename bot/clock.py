@@ -25,3 +25,14 @@ def humanize(delta: timedelta) -> str:
         return f"{hours}h {minutes}m" if minutes else f"{hours}h"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def duration(delta: timedelta) -> str:
+    """'45s' and '4m 30s' under an hour (MTTA lives there); above, `humanize` to the minute: '1h 20m', '2d 4h'."""
+    seconds = max(round(delta.total_seconds()), 0)
+    if seconds >= 3600:
+        return humanize(timedelta(minutes=round(seconds / 60)))
+    minutes, seconds = divmod(seconds, 60)
+    if not minutes:
+        return f"{seconds}s"
+    return f"{minutes}m {seconds}s" if seconds else f"{minutes}m"

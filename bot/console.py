@@ -124,8 +124,8 @@ def save_attachment(reply: Reply, directory: str | None = None) -> Reply:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(attachment.content)
     except OSError as exc:
-        return reply.with_note(f"The full text could not be saved ({type(exc).__name__}: {exc.strerror}).")
-    return reply.with_note(f"The full text ({attachment.content.count(chr(10)):,} lines) is in {path}")
+        return reply.with_note(f"{attachment.label} could not be saved ({type(exc).__name__}: {exc.strerror}).")
+    return reply.with_note(f"{attachment.label} ({attachment.content.count(chr(10)):,} lines) is in {path}")
 
 
 class Console:

@@ -76,6 +76,7 @@ class ActionId(enum.StrEnum):
 
     INCIDENT_ACK = "incident.ack"
     INCIDENT_RESOLVE = "incident.resolve"
+    INCIDENT_POSTMORTEM = "incident.postmortem"
     ALERT_ACK = "alert.ack"
     ALERT_RESOLVE = "alert.resolve"
     ALERT_ESCALATE = "alert.escalate"
@@ -128,6 +129,8 @@ class Attachment:
     filename: str                # "logs-backend-20261123T0300Z.txt"
     title: str                   # "/ops logs backend --since 15m"
     content: str
+    label: str = "The full text"                                   # what the file is, to people
+    if_not_sent: str = "Narrow it with `--since`, `--tail` or `--grep`."   # what to do when it cannot be sent
 
 
 @dataclass(frozen=True, slots=True)

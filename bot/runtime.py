@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.config import OpsConfig
 from bot.delivery import Board
 from bot.incidents import Incidents
+from bot.incidents.postmortem import Postmortems
 from bot.operations import Operations
 from bot.settings import Settings
 from integrations.base import Integrations
@@ -36,3 +37,4 @@ class Runtime:
     oncall: Overrides
     operations: Operations
     maintenance: Maintenance     # maintenance windows (bot.alerts.maintenance)
+    postmortems: Postmortems

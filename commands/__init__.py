@@ -69,6 +69,7 @@ class ButtonCommand:
 BUTTONS: dict[ActionId, ButtonCommand] = {
     ActionId.INCIDENT_ACK: ButtonCommand("incident ack {value}", CardKind.INCIDENT),
     ActionId.INCIDENT_RESOLVE: ButtonCommand("incident resolve {value}", CardKind.INCIDENT),
+    ActionId.INCIDENT_POSTMORTEM: ButtonCommand("incident postmortem {value}", CardKind.INCIDENT),
     ActionId.ALERT_ACK: ButtonCommand("ack {value}", CardKind.ALERT),
     ActionId.ALERT_RESOLVE: ButtonCommand("alert resolve {value}", CardKind.ALERT),
     ActionId.ALERT_ESCALATE: ButtonCommand("alert escalate {value}", CardKind.ALERT),
@@ -105,7 +106,9 @@ def button_command(action_id: str, value: str) -> tuple[str, CardRef] | None:
 
 def dispatch(ctx: CommandContext, text: str) -> Reply:
     """Run one command line (without the leading `/ops`). Raises OpsError for refusals."""
-    words = split_args(text)
+    first = text.split(maxsplit=1)
+    named = find(first[0]) if first else None
+    words = named.split(text) if named is not None and named.split is not None else split_args(text)
     if not words:
         return help_.overview(visible())
     command = find(words[0])

@@ -43,6 +43,7 @@ class Subcommand:
     deferred_permission: bool = False          # anyone may ask (a plan); the role is checked on Confirm
     hidden: bool = False                       # not listed in /ops help (button targets: confirm, cancel)
     more_usage: tuple[str, ...] = ()           # one usage line per verb: incident open|list|ack|resolve
+    split: Callable[[str], list[str]] | None = None   # its own way to split the line (default: split_args)
 
 
 def split_args(text: str) -> list[str]:
@@ -56,6 +57,18 @@ def split_args(text: str) -> list[str]:
         return shlex.split(text.replace("\u201c", '"').replace("\u201d", '"'))
     except ValueError:
         raise UsageError("Unbalanced quotes in the command.") from None
+
+
+def split_then_text(text: str, *, words: int) -> list[str]:
+    """The first `words` words, then the rest exactly as typed as one more argument (when there is any): free
+    text such as a note, where an apostrophe, a quote or a line break is part of what was said."""
+    odd = odd_character(text)
+    if odd is not None:
+        raise UsageError(f"The command contains {odd}, which I can't take; type it again without it.")
+    parts = text.split(maxsplit=words)
+    if len(parts) > words:
+        parts[-1] = parts[-1].strip()
+    return parts
 
 
 def odd_character(text: str) -> str | None:

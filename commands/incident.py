@@ -1,27 +1,33 @@
-"""/ops incident — open, list, acknowledge and resolve incidents; each change redraws the incident's card."""
+"""/ops incident — open, list, acknowledge and resolve incidents, add notes to their timelines and write their
+postmortems (commands.postmortem); each change redraws the incident's card."""
 from __future__ import annotations
 
 from bot.clock import humanize
 from bot.errors import UsageError
-from bot.incidents import SEVERITIES, TITLE_MAX
+from bot.incidents import NOTE_MAX, POSTMORTEM_DUE, SEVERITIES, TITLE_MAX
 from bot.incidents import card as incident_card
-from bot.reply import Reply, Section, code, escape
-from commands.base import CommandContext, Subcommand, parse_id
+from bot.reply import Reply, Section, code, escape, truncate
+from commands import postmortem
+from commands.base import CommandContext, Subcommand, parse_id, split_args, split_then_text
 
 USAGE = {
     "open": "/ops incident open P1|P2|P3|P4 <title> [--service <name>]",
     "list": "/ops incident list [open|all]",
     "ack": "/ops incident ack <id>",
     "resolve": "/ops incident resolve <id> [note]",
+    "note": postmortem.NOTE_USAGE,
+    "postmortem": postmortem.USAGE,
 }
-NOTE_MAX = 500
+NOTE_SHOWN = 500            # of a resolve note, in the answer (the timeline keeps all of it)
+FREE_TEXT = ("note", "resolve")       # verbs whose text after the incident number is kept as typed
 
 
 def run(ctx: CommandContext, args: list[str]) -> Reply:
     if not args:
         raise UsageError("Tell me what to do with incidents.", usage=" | ".join(USAGE.values()))
     verb, rest = args[0].lower(), args[1:]
-    handler = {"open": _open, "list": _list, "ack": _ack, "acknowledge": _ack, "resolve": _resolve}.get(verb)
+    handler = {"open": _open, "list": _list, "ack": _ack, "acknowledge": _ack, "resolve": _resolve,
+               "note": postmortem.note, "postmortem": postmortem.write}.get(verb)
     if handler is None:
         raise UsageError(f"`/ops incident` has no action {code(args[0], 30)}.", usage=" | ".join(USAGE.values()))
     return handler(ctx, rest)
@@ -77,12 +83,16 @@ def _resolve(ctx: CommandContext, args: list[str]) -> Reply:
     incident_id = _parse_id(args[:1], USAGE["resolve"], max_args=1)
     note = " ".join(args[1:]).strip() or None
     if note is not None and len(note) > NOTE_MAX:
-        raise UsageError(f"The note is {len(note)} characters; keep it under {NOTE_MAX}.", usage=USAGE["resolve"])
+        raise UsageError(f"The note is {len(note):,} characters; keep it under {NOTE_MAX:,}.",
+                         usage=USAGE["resolve"])
     record = ctx.rt.incidents.resolve(incident_id=incident_id, user=ctx.user_id, note=note)
     took = humanize(record.resolved_at - record.opened_at) if record.resolved_at else "?"
     text = f":white_check_mark: <@{ctx.user_id}> resolved incident #{record.id} after {took}."
     if note:
-        text += f" Note: {escape(note)}"
+        text += f" Note: {truncate(escape(note), NOTE_SHOWN)}"
+    if record.severity in POSTMORTEM_DUE:
+        text += (f"\n:memo: A {record.severity} needs a postmortem: press *Write postmortem* on the card, or type "
+                 f"`/ops incident postmortem {record.id}`.")
     return Reply(text=text, blocks=(Section(text),), ephemeral=False,
                  redraw=(incident_card.card(record, now=ctx.rt.clock()),))
 
@@ -98,10 +108,20 @@ def _parse_id(args: list[str], usage: str, *, max_args: int) -> int:
     return incident_id
 
 
+def split(text: str) -> list[str]:
+    """The words of the line; but the text of a note or a resolve note is kept as typed (apostrophes, quotes and
+    line breaks are part of what someone wrote)."""
+    head = text.split(maxsplit=2)
+    if len(head) >= 2 and head[1].lower() in FREE_TEXT:
+        return split_then_text(text, words=3)
+    return split_args(text)
+
+
 COMMAND = Subcommand(
     name="incident",
-    usage="/ops incident open|list|ack|resolve …",
-    summary="Open P1–P4 incidents, list them, acknowledge and resolve them.",
+    usage="/ops incident open|list|ack|resolve|note|postmortem …",
+    summary="Open P1–P4 incidents, list, acknowledge and resolve them, add notes, write their postmortems.",
     run=run,
     more_usage=tuple(USAGE.values()),
+    split=split,
 )

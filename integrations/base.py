@@ -261,6 +261,15 @@ class ActionTarget(Protocol):
     def run(self, plan: ActionPlan, *, progress: Progress) -> Outcome: ...
 
 
+class DocumentStore(Protocol):
+    """Keeps a document (a postmortem) where people find it later: a directory, an S3 bucket.
+
+    put() replaces a document of the same name and returns where it is now ("/srv/postmortems/x.md",
+    "s3://bucket/postmortems/x.md"). Raises AdapterError when it could not be written."""
+
+    def put(self, name: str, content: str) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Integrations:
     """Every adapter, by service or database name. Commands look targets up here; they never build clients."""
@@ -276,6 +285,7 @@ class Integrations:
     # Checklist checks that ask something of their own (cloudwatch_alarms, metric, tls_expiry, ...), by
     # check_key(checklist, position). Checks that reuse a service's or database's sources are not here.
     check_sources: Mapping[str, StatusSource] = field(default_factory=dict)
+    postmortem_stores: tuple[DocumentStore, ...] = ()       # incidents.postmortems: directory, s3
 
 
 def check_key(checklist: str, position: int) -> str:

@@ -28,6 +28,7 @@ from bot.config.checklists import (
     TlsExpiryCheck,
 )
 from bot.config.data_checks import PostgresActivityCheck, PvcCheck, RedisCheck
+from bot.config.incidents import PostmortemS3
 from bot.config.queues import REDRIVE_TIMEOUT
 from bot.config.services import (
     BeanstalkConfig,
@@ -43,6 +44,7 @@ from integrations.base import (
     ActionTarget,
     AdapterError,
     BackupTarget,
+    DocumentStore,
     Integrations,
     LogSource,
     RedriveTarget,
@@ -62,6 +64,7 @@ from integrations.deferred import (
     DeferredSource,
     Once,
 )
+from integrations.documents import DeferredStore, DirectoryStore
 from integrations.http import HttpHealth, SharedClient
 from integrations.unavailable import Unavailable
 
@@ -404,6 +407,23 @@ def _nodes(b: _Builder) -> StatusSource:
     return b.with_k8s(lambda api: KubernetesNodes(api, timeout_s=b.k8s_timeout()))
 
 
+def _s3_documents(b: _Builder, cfg: PostmortemS3) -> DocumentStore:
+    from integrations.aws.s3 import S3DocumentStore
+
+    return S3DocumentStore(cfg, b.aws())
+
+
+def _postmortem_stores(b: _Builder, config: OpsConfig) -> tuple[DocumentStore, ...]:
+    """Where `/ops incident postmortem` keeps its document besides Slack: incidents.postmortems.directory, .s3."""
+    cfg = config.incidents.postmortems
+    stores: list[DocumentStore] = []
+    if cfg.directory is not None:
+        stores.append(DirectoryStore(cfg.directory))
+    if cfg.s3 is not None:
+        stores.append(DeferredStore(Once(partial(_s3_documents, b, cfg.s3))))
+    return tuple(stores)
+
+
 def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrations:
     b, out = _Builder(config, clock), _Out()
     out.actions = {a.name: NamedAction(a) for a in config.actions}
@@ -420,4 +440,5 @@ def build_integrations(config: OpsConfig, *, clock: Clock = utcnow) -> Integrati
     action_targets: dict[str, ActionTarget] = dict(out.actions)
     return Integrations(status_sources=out.status, rollback_targets=out.rollback, backup_targets=out.backup,
                         scale_targets=out.scale, restart_targets=out.restart, dlq_targets=out.dlq,
-                        check_sources=out.checks, log_sources=out.logs, action_targets=action_targets)
+                        check_sources=out.checks, log_sources=out.logs, action_targets=action_targets,
+                        postmortem_stores=_postmortem_stores(b, config))

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from bot.clock import humanize
+from bot.clock import duration
+from bot.incidents import time_to_acknowledge, time_to_resolve
 from bot.reply import Context, Reply, Section, escape, truncate
 from bot.runtime import Runtime
 from bot.storage.db import session_scope
@@ -138,9 +139,9 @@ def _top_services(session: Session, start: datetime, end: datetime) -> tuple[Ser
 def _tally(label: str, rows: Sequence[_Row], start: datetime, end: datetime) -> SeverityStats:
     opened = [r for r in rows if start <= r.opened_at < end]
     resolved = [r for r in rows if r.resolved_at is not None and start <= r.resolved_at < end]
-    to_ack = [r.acknowledged_at - r.opened_at for r in opened if r.acknowledged_at is not None
-              and r.acknowledged_at < end]
-    to_resolve = [r.resolved_at - r.opened_at for r in resolved if r.resolved_at is not None]
+    to_ack = [took for r in opened if r.acknowledged_at is not None and r.acknowledged_at < end
+              and (took := time_to_acknowledge(r.opened_at, r.acknowledged_at)) is not None]
+    to_resolve = [took for r in resolved if (took := time_to_resolve(r.opened_at, r.resolved_at)) is not None]
     return SeverityStats(label=label, opened=len(opened), resolved=len(resolved),
                          mtta=_mean(to_ack), mtta_n=len(to_ack), mttr=_mean(to_resolve), mttr_n=len(to_resolve))
 
@@ -164,17 +165,6 @@ def _long(r: _Row, resolved_at: datetime | None, duration: timedelta) -> LongInc
 
 
 # Rendering ------------------------------------------------------------------------------------------------
-
-
-def duration(delta: timedelta) -> str:
-    """'45s' and '4m 30s' under an hour (MTTA lives there); above, `humanize` to the minute: '1h 20m', '2d 4h'."""
-    seconds = max(round(delta.total_seconds()), 0)
-    if seconds >= 3600:
-        return humanize(timedelta(minutes=round(seconds / 60)))
-    minutes, seconds = divmod(seconds, 60)
-    if not minutes:
-        return f"{seconds}s"
-    return f"{minutes}m {seconds}s" if seconds else f"{minutes}m"
 
 
 def mean_text(mean: timedelta | None, n: int) -> str:

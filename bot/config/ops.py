@@ -18,6 +18,7 @@ from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
 from bot.config.heartbeats import HeartbeatConfig, validate_heartbeats
+from bot.config.incidents import IncidentSettings
 from bot.config.maintenance import ScheduledWindow, validate_window_services
 from bot.config.operations import OperationSettings
 from bot.config.queues import QueueConfig
@@ -32,6 +33,7 @@ class OpsConfig(Strict):
     integrations: IntegrationSettings = IntegrationSettings()
     alerts: AlertSettings = AlertSettings()
     oncall: Oncall = Oncall()
+    incidents: IncidentSettings = IncidentSettings()
     operations: OperationSettings = OperationSettings()
     checklists: dict[str, Checklist] = {}
     reports: dict[str, Report] = {}
@@ -52,6 +54,9 @@ class OpsConfig(Strict):
                              "`integrations: {kubernetes: {...}}`"))
         if self.needs_aws and self.integrations.aws is None:
             problems.append(("integrations.aws", "a service, database or queue uses AWS: add "
+                             "`integrations: {aws: {...}}` (may be empty)"))
+        if self.incidents.postmortems.s3 is not None and self.integrations.aws is None:
+            problems.append(("incidents.postmortems.s3", "writing postmortems to S3 needs AWS access: add "
                              "`integrations: {aws: {...}}` (may be empty)"))
         problems += _found(partial(validate_checklist_targets, self.checklists, self.reports,
                                    integrations=self.integrations, service=self.service, database=self.database))

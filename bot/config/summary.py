@@ -57,7 +57,8 @@ def summary(config: OpsConfig, path: Path) -> str:
     for q in config.queues:
         source = q.source_url.path.rsplit("/", 1)[-1] if q.source_url and q.source_url.path else "found in AWS"
         lines.append(f"    - {q.name}: {(q.url.path or '').rsplit('/', 1)[-1]} -> {source}")
-    return "\n".join(lines + _escalation(config) + _actions(config) + _schedules(config) + _heartbeats(config)
+    return "\n".join(lines + _escalation(config) + _actions(config) + _postmortems(config) + _schedules(config)
+                     + _heartbeats(config)
                      + _maintenance(config))
 
 
@@ -85,6 +86,15 @@ def _days(days: tuple[str, ...]) -> str:
     if len(index) > 2 and index == list(range(index[0], index[-1] + 1)):
         return f"{days[0]}-{days[-1]}"
     return ",".join(days)
+
+
+def _postmortems(config: OpsConfig) -> list[str]:
+    pm = config.incidents.postmortems
+    where = ["Slack", *([pm.directory] if pm.directory else []),
+             *([f"s3://{pm.s3.bucket}/{pm.s3.prefix}"] if pm.s3 else [])]
+    remind = (f"reminders every {pm.remind_after.total_seconds() / 3600:g}h for "
+              f"{pm.stop_reminding_after.total_seconds() / 86400:g}d" if pm.remind_after else "no reminders")
+    return [f"  postmortems  to {', '.join(where)}; {remind}"]
 
 
 def _actions(config: OpsConfig) -> list[str]:

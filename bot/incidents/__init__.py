@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,10 @@ from bot.storage.models import Incident, IncidentEvent, IncidentStatus, Severity
 
 SEVERITIES = tuple(s.value for s in Severity)
 TITLE_MAX = 200
+NOTE_MAX = 3000                  # a timeline note, or a resolve note (cards show the start of it)
+NOTE = "note"                    # the timeline kind of a free-form note
+POSTMORTEM = "postmortem"        # the timeline kind recording that a postmortem was written
+POSTMORTEM_DUE = ("P1",)         # resolving an incident of these severities asks for a postmortem
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,35 @@ class IncidentRecord:
     resolved_at: datetime | None
     resolved_by: str | None
     timeline: tuple[TimelineEvent, ...]
+
+
+def time_to_acknowledge(opened_at: datetime, acknowledged_at: datetime | None) -> timedelta | None:
+    """How long an incident waited for someone to own it: the term MTTA averages (schedules.weekly_report)."""
+    return None if acknowledged_at is None else acknowledged_at - opened_at
+
+
+def time_to_resolve(opened_at: datetime, resolved_at: datetime | None) -> timedelta | None:
+    """How long an incident lasted, opened to resolved: the term MTTR averages (schedules.weekly_report)."""
+    return None if resolved_at is None else resolved_at - opened_at
+
+
+def postmortem_written(r: IncidentRecord) -> TimelineEvent | None:
+    """The newest postmortem written after the incident was resolved (None: none yet, or it is not resolved; a
+    draft written while it was open does not count)."""
+    if r.resolved_at is None:
+        return None
+    written = None
+    for event in r.timeline:                    # in the order they were written
+        if event.kind == "resolved":
+            written = None
+        elif event.kind == POSTMORTEM:
+            written = event
+    return written
+
+
+def postmortem_due(r: IncidentRecord) -> bool:
+    """A resolved incident of a severity that asks for a postmortem, with none written since it was resolved."""
+    return r.status == IncidentStatus.RESOLVED and r.severity in POSTMORTEM_DUE and postmortem_written(r) is None
 
 
 def _record(row: Incident) -> IncidentRecord:
@@ -126,6 +159,13 @@ def resolve(*, session: Session, incident_id: int, user: str, at: datetime, note
     return _record(row)
 
 
+def add_note(*, session: Session, incident_id: int, user: str, at: datetime, text: str) -> IncidentRecord:
+    """A free-form line on the timeline, open or resolved (a cause found later belongs in the postmortem too)."""
+    row = _load(session, incident_id)
+    add_event(session=session, incident_id=row.id, at=at, kind=NOTE, actor=user, note=text[:NOTE_MAX])
+    return _record(row)
+
+
 def get(*, session: Session, incident_id: int) -> IncidentRecord:
     return _record(_load(session, incident_id))
 
@@ -183,6 +223,10 @@ class Incidents:
     def resolve(self, *, incident_id: int, user: str, note: str | None = None) -> IncidentRecord:
         with session_scope(self.sessions) as session:
             return resolve(session=session, incident_id=incident_id, user=user, at=self.clock(), note=note)
+
+    def note(self, *, incident_id: int, user: str, text: str) -> IncidentRecord:
+        with session_scope(self.sessions) as session:
+            return add_note(session=session, incident_id=incident_id, user=user, at=self.clock(), text=text)
 
     def get(self, incident_id: int) -> IncidentRecord:
         with session_scope(self.sessions) as session:

@@ -4,11 +4,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.clock import humanize
-from bot.incidents import IncidentRecord
-from bot.reply import ActionId, Actions, Button, Card, CardKind, CardRef, Context, Reply, Section, Style, escape
+from bot.incidents import IncidentRecord, postmortem_due, postmortem_written
+from bot.reply import (
+    ActionId,
+    Actions,
+    Button,
+    Card,
+    CardKind,
+    CardRef,
+    Context,
+    Reply,
+    Section,
+    Style,
+    escape,
+    truncate,
+)
 
 SEVERITY_ICON = {"P1": ":rotating_light:", "P2": ":red_circle:", "P3": ":large_orange_circle:", "P4": ":white_circle:"}
 STATUS_ICON = {"open": ":red_circle:", "acknowledged": ":large_yellow_circle:", "resolved": ":large_green_circle:"}
+NOTE_SHOWN = 300            # of the last timeline line's note (a note may be 3,000 characters)
 
 
 def ref(incident_id: int) -> CardRef:
@@ -32,14 +46,24 @@ def render(r: IncidentRecord, *, now: datetime) -> Reply:
         buttons.append(Button("Acknowledge", ActionId.INCIDENT_ACK, str(r.id), Style.PRIMARY))
     if r.status != "resolved":
         buttons.append(Button("Resolve", ActionId.INCIDENT_RESOLVE, str(r.id)))
+    due = postmortem_due(r)
+    if due:
+        buttons.append(Button("Write postmortem", ActionId.INCIDENT_POSTMORTEM, str(r.id), Style.PRIMARY))
     if buttons:
         blocks.append(Actions(tuple(buttons)))
     last = r.timeline[-1] if r.timeline else None
     if last is not None:
-        note = f": {escape(last.note)}" if last.note and last.kind != "opened" else ""
+        note = f": {truncate(escape(last.note), NOTE_SHOWN)}" if last.note and last.kind != "opened" else ""
         verbs = {"open": "ack|resolve", "acknowledged": "resolve"}.get(r.status)
         hint = f" · `/ops incident {verbs} {r.id}`" if verbs else ""
         blocks.append(Context(f"Last: {last.kind} by <@{last.actor}> {humanize(now - last.at)} ago{note}{hint}"))
+    written = postmortem_written(r)
+    if due:
+        blocks.append(Context(f":memo: A {r.severity} needs a postmortem: press *Write postmortem*, or type "
+                              f"`/ops incident postmortem {r.id}`."))
+    elif written is not None:
+        blocks.append(Context(f":page_facing_up: Postmortem written by <@{written.actor}> "
+                              f"{humanize(now - written.at)} ago."))
     text = f"{r.severity} incident #{r.id}: {r.title} — {r.status}"
     return Reply(text=text, blocks=tuple(blocks), ephemeral=False, card=ref(r.id))
 

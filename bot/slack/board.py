@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.delivery import RefusedError
-from bot.reply import Attachment, Card, CardRef, Reply, code
+from bot.reply import Attachment, Card, CardKind, CardRef, Reply, code
 from bot.slack.blocks import to_message
 from bot.slack.client import translated
 from bot.slack.ledger import Ledger, Location
@@ -57,6 +57,15 @@ class SlackBoard:
             return None
         self.remember(ref, (str(row.channel), str(row.ts)))
         return str(row.channel), str(row.ts)
+
+    def card_at(self, channel: str, ts: str) -> CardRef | None:
+        """The card the bot posted at (channel, ts), if it posted one there: what a thread under it is about."""
+        with session_scope(self.sessions) as session:
+            row = session.execute(select(SlackCard.kind, SlackCard.key).where(
+                SlackCard.channel == channel, SlackCard.ts == ts, SlackCard.kind != MESSAGE)).first()
+        if row is None or row.kind not in {kind.value for kind in CardKind}:
+            return None
+        return CardRef(CardKind(row.kind), str(row.key))
 
     def remember(self, ref: CardRef, where: Location) -> None:
         """Cache where a card is (the Slack edge learns it from a click's payload for free). A key longer than any
@@ -101,6 +110,11 @@ class SlackBoard:
         self.draw_at(where, card)
         return True
 
+    def reply_at(self, channel: str, thread_ts: str, reply: Reply, *, key: str) -> None:
+        """A reply in the thread of any message (a mention of the bot), posted once for `key`."""
+        self.ledger.post(MESSAGE, key, channel, to_message(reply), what=f"a reply in a thread in {channel}",
+                         thread_ts=thread_ts)
+
     def direct(self, user: str, reply: Reply, *, key: str | None = None) -> None:
         if key is None:
             with translated(f"a direct message to {user}"):
@@ -129,7 +143,7 @@ class SlackBoard:
         with translated(f"a file to {target}"):
             self.client.files_upload_v2(content=attachment.content.encode(), filename=attachment.filename,
                                         title=attachment.title, channel=target, thread_ts=thread_ts,
-                                        initial_comment=f"The full text of {code(attachment.title, 250)}")
+                                        initial_comment=f"{attachment.label}: {code(attachment.title, 250)}")
 
     def upload_direct(self, user: str, attachment: Attachment) -> None:
         """Share `attachment` in the person's direct messages with the bot: as private as an ephemeral answer."""

@@ -24,6 +24,7 @@ from bot.delivery import INTERACTIVE, DeliveryError, RefusedError, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
 from bot.reply import Attachment, Card, CardRef, Reply, text_reply
 from bot.runtime import Runtime
+from bot.slack import mentions
 from bot.slack.blocks import to_message
 from bot.slack.board import Location, SlackBoard
 from bot.slack.client import checked, responder, translated
@@ -44,6 +45,7 @@ def register(app: App, rt: Runtime, board: SlackBoard, pool: Executor) -> None:
     app.command(COMMAND)(partial(handle_ops, rt=rt, board=board, pool=pool))
     for action_id in commands.BUTTONS:
         app.action(action_id.value)(partial(handle_button, rt=rt, board=board, pool=pool))
+    app.event("app_mention")(partial(handle_mention, rt=rt, board=board, pool=pool))
     app.action(ANY)(partial(handle_unknown_button, board=board, pool=pool))    # last: only what no listener above took
     app.error(handle_error)
 
@@ -62,6 +64,13 @@ def handle_button(ack: Ack, body: dict[str, Any], context: BoltContext, *, rt: R
                   pool: Executor) -> None:
     ack()
     pool.submit(_once, rt, context.get(DELIVERY_KEY), _run_button, rt, board, body)
+
+
+def handle_mention(ack: Ack, body: dict[str, Any], context: BoltContext, *, rt: Runtime, board: SlackBoard,
+                   pool: Executor) -> None:
+    """`@opsbot …`: a note for an incident's timeline (bot.slack.mentions)."""
+    ack()
+    pool.submit(_once, rt, context.get(DELIVERY_KEY), mentions.handle, rt, board, body, context.bot_user_id)
 
 
 def handle_unknown_button(ack: Ack, body: dict[str, Any], *, board: SlackBoard, pool: Executor) -> None:
@@ -132,13 +141,21 @@ class _Edge:
     def attach(self, reply: Reply, user_id: str) -> Reply:
         """Upload the reply's full text as a file, then say under the reply where it is (or why it is not): an
         ephemeral answer's file goes to the person's direct messages with the bot, a channel answer's to the
-        channel."""
+        channel (a click's, to the clicked card's thread)."""
+        note = self.upload(reply, user_id)
+        return reply if note is None else reply.with_note(note)
+
+    def upload(self, reply: Reply, user_id: str) -> str | None:
+        """Upload the reply's attachment, if any; the line that says where it went (or why it did not)."""
         attachment = reply.attachment
         if attachment is None:
-            return reply
+            return None
         size = _size(attachment)
         if reply.ephemeral or not self.channel_id:
             send, where = partial(self.board.upload_direct, user_id, attachment), "in your direct messages with me"
+        elif self.clicked is not None:
+            send = partial(self.board.upload, self.channel_id, attachment, thread=self.clicked)
+            where = "in this card's thread"
         else:
             send, where = partial(self.board.upload, self.channel_id, attachment), "in this channel"
         try:
@@ -147,9 +164,9 @@ class _Edge:
             log.warning("the full text of a reply could not be uploaded: %s", exc)
             why = ("the Slack app lacks the `files:write` scope: reinstall it from slack-manifest.yaml"
                    if isinstance(exc, RefusedError) and exc.code == "missing_scope" else str(exc))
-            return reply.with_note(f":warning: The full text ({size}) could not be uploaded as a file ({why}). "
-                                   "Narrow it with `--since`, `--tail` or `--grep`.")
-        return reply.with_note(f":page_facing_up: The full text ({size}) is a file {where}: `{attachment.filename}`.")
+            return f":warning: {attachment.label} ({size}) could not be uploaded as a file ({why}). " \
+                   f"{attachment.if_not_sent}"
+        return f":page_facing_up: {attachment.label} ({size}) is a file {where}: `{attachment.filename}`."
 
     def show_new_card(self, reply: Reply) -> bool:
         """Post a command's new card where it can be redrawn later."""
@@ -217,7 +234,8 @@ def _run_button(rt: Runtime, board: SlackBoard, body: dict[str, Any]) -> None:
         if fresh is not None:
             edge.redraw(fresh)
         return
+    note = edge.upload(reply, user_id)          # a file the click made (a postmortem): under the card
     if not reply.ephemeral:
-        edge.say_in_thread(reply.text)
+        edge.say_in_thread(reply.text + (f"\n{note}" if note else ""))
     for card in reply.redraw:
         edge.redraw(card)

@@ -1,6 +1,7 @@
 """What runs on every Slack request before a listener: the shape check, and delivery dedupe.
 
-Shape: Slack sends opsbot two kinds of request, `/ops` slash commands and button clicks (`block_actions`). A
+Shape: Slack sends opsbot three kinds of request, `/ops` slash commands, button clicks (`block_actions`) and
+mentions of the bot (`event_callback` with an `app_mention` event). A
 request of any other shape, or with fields of the wrong type, is refused with a 400 naming the problem (logged
 at INFO: it is the sender's mistake, not the bot's) before Bolt reads it (`checked`, called by bolt.OpsApp:
 Bolt's own middleware and kwargs injection index into `actions` and would fail with a 500).
@@ -59,9 +60,27 @@ def problem(body: Any) -> str | None:
     kind = body.get("type")
     if kind == "block_actions":
         return _click_problem(body)
+    if kind == "event_callback":
+        return _event_problem(body)
     if not isinstance(kind, str):
         return "the payload has no `type`"
-    return f"opsbot handles slash commands and button clicks, not `{kind[:40]}`"
+    return f"opsbot handles slash commands, button clicks and mentions, not `{kind[:40]}`"
+
+
+def _event_problem(body: dict[str, Any]) -> str | None:
+    """An Events API delivery: only `app_mention` (the one event the manifest subscribes to)."""
+    event = body.get("event")
+    if not isinstance(event, dict):
+        return "`event` is not an object"
+    kind = event.get("type")
+    if kind != "app_mention":
+        return f"opsbot handles the app_mention event only, not `{str(kind)[:40]}`"
+    return (_id(body.get("event_id"), "event_id", required=False)
+            or _id(event.get("user"), "event.user", required=False)     # absent when another bot mentions us
+            or _id(event.get("channel"), "event.channel")
+            or _text(event.get("ts"), "event.ts", limit=64)
+            or _text(event.get("thread_ts"), "event.thread_ts", limit=64, required=False)
+            or _text(event.get("text"), "event.text", limit=None, nul=True))
 
 
 def _objects_problem(body: dict[str, Any]) -> str | None:

@@ -81,7 +81,7 @@ class AuditEntry(Base):
     at: Mapped[datetime]
     user_id: Mapped[str] = mapped_column(String(64))
     channel_id: Mapped[str | None] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16))          # slack | console | button
+    source: Mapped[str] = mapped_column(String(16))          # slack | console | button | mention | operation
     command: Mapped[str] = mapped_column(Text)
     subcommand: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16))         # ok | usage | not_found | not_allowed | conflict | error

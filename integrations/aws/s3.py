@@ -1,4 +1,5 @@
-"""S3: the newest object under a prefix (a checklist's `s3_latest_object`, "is last night's backup there?")."""
+"""S3: the newest object under a prefix (a checklist's `s3_latest_object`, "is last night's backup there?"), and
+postmortems kept in a bucket (one object per incident, replaced when the postmortem is written again)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,6 +8,7 @@ from typing import Any
 
 from bot.clock import Clock, humanize
 from bot.config.aws_checks import S3LatestObjectCheck, size_text
+from bot.config.incidents import PostmortemS3
 from integrations.aws import AwsClients
 from integrations.aws.errors import translated
 from integrations.base import Finding, Health
@@ -82,3 +84,18 @@ class S3LatestObject:
                     return newest, seen, True
                 params["ContinuationToken"] = token
         return newest, seen, False
+
+
+CONTENT_TYPE = "text/markdown; charset=utf-8"
+
+
+class S3DocumentStore:
+    def __init__(self, cfg: PostmortemS3, aws: AwsClients) -> None:
+        self.bucket, self.prefix, self._aws = cfg.bucket, cfg.prefix, aws
+
+    def put(self, name: str, content: str) -> str:
+        key = self.prefix + name
+        with translated(f"the postmortem bucket {self.bucket}"):
+            self._aws.client("s3").put_object(Bucket=self.bucket, Key=key, Body=content.encode("utf-8"),
+                                              ContentType=CONTENT_TYPE)
+        return f"s3://{self.bucket}/{key}"
