@@ -68,6 +68,9 @@ class ButtonCommand:
 BUTTONS: dict[ActionId, ButtonCommand] = {
     ActionId.INCIDENT_ACK: ButtonCommand("incident ack {value}", CardKind.INCIDENT),
     ActionId.INCIDENT_RESOLVE: ButtonCommand("incident resolve {value}", CardKind.INCIDENT),
+    ActionId.CHANNEL_ACK: ButtonCommand("incident ack {value}", CardKind.INCIDENT_CHANNEL),
+    ActionId.CHANNEL_RESOLVE: ButtonCommand("incident resolve {value}", CardKind.INCIDENT_CHANNEL),
+    ActionId.CHANNEL_ARCHIVE: ButtonCommand("incident archive {value}", CardKind.INCIDENT_CHANNEL),
     ActionId.ALERT_ACK: ButtonCommand("ack {value}", CardKind.ALERT),
     ActionId.ALERT_RESOLVE: ButtonCommand("alert resolve {value}", CardKind.ALERT),
     ActionId.ALERT_ESCALATE: ButtonCommand("alert escalate {value}", CardKind.ALERT),

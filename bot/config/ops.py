@@ -17,6 +17,7 @@ from bot.config.access import Channels, Permissions
 from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
+from bot.config.incidents import IncidentSettings, validate_invite_targets
 from bot.config.operations import OperationSettings
 from bot.config.queues import QueueConfig
 from bot.config.services import Database, IntegrationSettings, Service
@@ -30,6 +31,7 @@ class OpsConfig(Strict):
     integrations: IntegrationSettings = IntegrationSettings()
     alerts: AlertSettings = AlertSettings()
     oncall: Oncall = Oncall()
+    incidents: IncidentSettings = IncidentSettings()
     operations: OperationSettings = OperationSettings()
     checklists: dict[str, Checklist] = {}
     reports: dict[str, Report] = {}
@@ -52,6 +54,7 @@ class OpsConfig(Strict):
         problems += _found(partial(validate_checklist_targets, self.checklists, self.reports,
                                    integrations=self.integrations, service=self.service, database=self.database))
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
+        problems += _found(partial(validate_invite_targets, self.incidents, self.oncall))
         problems += self._approvals_possible()
         problems += _found(partial(validate_action_uses, self.actions, self._action_uses(),
                                    role_names=self.permissions.roles))
