@@ -1,9 +1,10 @@
 """Incidents beyond the record itself: their own Slack channels (`incidents.channels`)."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, field_validator
 
 from bot.config.alerts import Oncall
 from bot.config.values import Problems, Severity, Strict, choices, slack_user_id
@@ -22,8 +23,16 @@ class ChannelSettings(Strict):
     any incident opened with `--channel`), with the on-call and the opener invited and the card pinned."""
 
     auto: tuple[Severity, ...] = ()              # e.g. [P1, P2]; empty: only `--channel` makes one
-    prefix: str = Field(default="inc", pattern=CHANNEL_PREFIX)
+    prefix: str = "inc"
     invite: tuple[Annotated[str, AfterValidator(_invite_target)], ...] = ("oncall",)
+
+    @field_validator("prefix")
+    @classmethod
+    def _channel_name_start(cls, value: str) -> str:
+        if not re.match(CHANNEL_PREFIX, value):
+            raise ValueError(f"{value!r} cannot start a Slack channel name: use 1 to 20 lower-case letters, digits, "
+                             "`-` or `_`, starting with a letter or digit (e.g. `inc`)")
+        return value
 
     @field_validator("invite", mode="before")
     @classmethod
