@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.alerts.model import AlertEvent
 from bot.delivery import RetryPolicy
+from bot.incidents.channels import CLAIM_FOR
 from bot.slack.bolt import build_bolt_app
 from bot.slack.incident_channels import IncidentChannelWorker
 from bot.storage.models import AuditEntry, IncidentChannel, PendingAction
@@ -189,6 +190,36 @@ def test_a_lost_answer_to_conversations_create_does_not_make_a_second_channel(bo
     assert bot.room().channel_id == room.id and bot.room().state == "ready"
     assert len(fake_slack.named("conversations.create")) == 1 and fake_slack.named("conversations.list")
     assert room.pins == [fake_slack.messages(room.id)[0].ts] and "U0ALICE" in room.members
+
+
+def test_a_crash_after_conversations_create_waits_out_the_claim_and_adopts_the_channel(bot, fake_slack, clock):
+    fake_slack.lose_answer("conversations.create")
+    bot.slash("incident open P1 Checkout is down", tag="open")
+    wait_until(lambda: bot.room(), what="the channel to be asked for")
+    bot.worker.run_once()
+    with bot.rt.sessions.begin() as s:                         # ... as if the process died inside its pass
+        s.get(IncidentChannel, 1).claimed_until = clock() + CLAIM_FOR
+    restarted = bot.new_worker(board=slack_board(bot.rt))
+    clock.advance(seconds=60)
+    assert restarted.run_once() == 0 and fake_slack.named("conversations.list") == []     # still the dead one's
+    clock.advance(seconds=61)
+    bot.settle(restarted)
+    assert len(fake_slack.conversations) == 1 and len(fake_slack.named("conversations.create")) == 1
+    [room] = fake_slack.conversations.values()
+    assert bot.room().channel_id == room.id and room.pins
+
+
+def test_without_channels_read_a_lost_answer_stops_rather_than_make_a_second_channel(bot, fake_slack, clock):
+    fake_slack.lose_answer("conversations.create")
+    fake_slack.fail("conversations.list", times=5, error="missing_scope")
+    bot.slash("incident open P1 Checkout is down", tag="open")
+    wait_until(lambda: bot.room(), what="the channel to be asked for")
+    bot.worker.run_once()
+    clock.advance(seconds=5)
+    bot.settle()
+    assert len(fake_slack.conversations) == 1 and bot.room().state == "failed"
+    [said] = [t for t in bot.texts("C0ONCALL") if "could not make a channel" in t]
+    assert f"#{NAME} exists and I cannot tell whether I made it (missing_scope" in said and "channels:read" in said
 
 
 def test_a_taken_name_and_a_failed_invitation_are_said_and_lose_nothing(bot, fake_slack):
