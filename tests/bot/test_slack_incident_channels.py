@@ -140,9 +140,8 @@ def test_status_changes_and_an_operation_are_mirrored_and_resolve_offers_archive
     blocks = bot.card_blocks(room.id, card_ts)
     assert f"Archive #{NAME}" in blocks and "incident_channel.archive" in blocks
     lines = bot.texts(room.id)
-    assert [i for i, t in enumerate(lines) if "*acknowledged*" in t or "*rollback*" in t or "*resolved*" in t] \
-        == sorted(i for i, t in enumerate(lines) if "*acknowledged*" in t or "*rollback*" in t or "*resolved*" in t)
-    assert sum("*acknowledged*" in t for t in lines) == 1                      # each event once
+    kinds = [kind for t in lines for kind in ("acknowledged", "rollback", "resolved") if f"*{kind}*" in t]
+    assert kinds == ["acknowledged", "rollback", "resolved"]                   # in the timeline's order, once each
 
     bot.click("incident_channel.archive", "1", channel=room.id, ts=card_ts, tag="archive")
     wait_until(lambda: bot.room().state in ("archiving", "archived"), what="the archive request")
