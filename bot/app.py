@@ -26,6 +26,7 @@ from bot.clock import Clock, utcnow
 from bot.config import OpsConfig
 from bot.delivery import Board
 from bot.incidents import Incidents
+from bot.incidents.channels import IncidentChannels
 from bot.incidents.postmortem import Postmortems
 from bot.operations import OperationRunner, Operations
 from bot.runtime import Runtime
@@ -67,7 +68,8 @@ def build_runtime(
                              board=the_board, permissions=config.permissions)
     return Runtime(
         settings=settings, config=config, engine=engine, sessions=sessions, integrations=integ, clock=clock,
-        board=the_board, incidents=Incidents(sessions, clock), alerts=Alerts(sessions, clock, config),
+        board=the_board, incidents=Incidents(sessions, clock), incident_channels=IncidentChannels(sessions, clock),
+        alerts=Alerts(sessions, clock, config),
         oncall=Overrides(sessions, clock),
         operations=Operations(sessions=sessions, clock=clock, settings=config.operations,
                               permissions=config.permissions, runner=runner,
@@ -137,6 +139,7 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     from bot.slack.board import SlackBoard
     from bot.slack.bolt import SLACK_PATH, AckGate, build_bolt_app, wsgi_handler
     from bot.slack.client import web_client
+    from bot.slack.incident_channels import IncidentChannelWorker
     from bot.slack.middleware import prune_forever
 
     rt = build_runtime(settings, config, clock=clock, integrations=integrations,
@@ -153,6 +156,8 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     workers: list[tuple[str, Worker]] = [
         ("outbox", outbox.run_forever), ("escalator", escalator.run_forever),
         ("operations", rt.operations.runner.run_forever), ("deliveries", lambda stop: prune_forever(rt, stop)),
+        ("channels", IncidentChannelWorker(board=board, sessions=rt.sessions, clock=rt.clock, config=config,
+                                           wake=outbox.wake).run_forever),
     ]
     if config.incidents.postmortems.remind_after is not None:
         from bot.alerts.postmortem_reminders import PostmortemReminders

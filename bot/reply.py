@@ -77,6 +77,9 @@ class ActionId(enum.StrEnum):
     INCIDENT_ACK = "incident.ack"
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_POSTMORTEM = "incident.postmortem"
+    CHANNEL_ACK = "incident_channel.ack"            # the same, on the card pinned in the incident's channel
+    CHANNEL_RESOLVE = "incident_channel.resolve"
+    CHANNEL_ARCHIVE = "incident_channel.archive"
     ALERT_ACK = "alert.ack"
     ALERT_RESOLVE = "alert.resolve"
     ALERT_ESCALATE = "alert.escalate"
@@ -104,6 +107,7 @@ Block = Header | Section | Context | Divider | Actions
 
 class CardKind(enum.StrEnum):
     INCIDENT = "incident"
+    INCIDENT_CHANNEL = "incident_channel"   # the incident's card pinned in its own channel (key: the incident)
     ALERT = "alert"
     ACTION = "action"            # a pending or finished destructive operation
     CHECKLIST = "checklist"      # a checklist run's report

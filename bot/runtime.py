@@ -1,7 +1,7 @@
 """The Runtime: everything a command, listener or job needs, built once by `bot.app` and passed down.
 
-Commands reach the database only through the services here (`incidents`, `alerts`, `oncall`, `operations`),
-each call one transaction; they reach the systems we operate only through `integrations`.
+Commands reach the database only through the services here (`incidents`, `incident_channels`, `alerts`,
+`oncall`, `operations`), each call one transaction; they reach the systems we operate only through `integrations`.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.config import OpsConfig
 from bot.delivery import Board
 from bot.incidents import Incidents
+from bot.incidents.channels import IncidentChannels
 from bot.incidents.postmortem import Postmortems
 from bot.operations import Operations
 from bot.settings import Settings
@@ -33,6 +34,7 @@ class Runtime:
     clock: Clock
     board: Board                 # where cards and messages go: Slack, or the console
     incidents: Incidents
+    incident_channels: IncidentChannels
     alerts: Alerts
     oncall: Overrides
     operations: Operations

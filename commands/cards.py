@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.alerts import card as alert_card
 from bot.errors import OpsError
 from bot.incidents import card as incident_card
+from bot.incidents import channel_card
 from bot.reply import Card, CardKind, CardRef
 from bot.runtime import Runtime
 from commands.base import parse_id
@@ -23,6 +24,9 @@ def current(rt: Runtime, ref: CardRef) -> Card | None:
             return None
         if ref.kind is CardKind.INCIDENT:
             return incident_card.card(rt.incidents.get(row_id), now=rt.clock())
+        if ref.kind is CardKind.INCIDENT_CHANNEL:
+            room = rt.incident_channels.find(row_id)
+            return channel_card.card(rt.incidents.get(row_id), room, now=rt.clock()) if room else None
         if ref.kind is CardKind.ALERT:
             return alert_card.card(rt.alerts.get(row_id), now=rt.clock())
         if ref.kind is CardKind.CHECKLIST:

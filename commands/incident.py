@@ -1,5 +1,6 @@
 """/ops incident — open, list, acknowledge and resolve incidents, add notes to their timelines and write their
-postmortems (commands.postmortem); each change redraws the incident's card."""
+postmortems (commands.postmortem); each change redraws the incident's card. The incident's own channel
+(`--channel`, `channel`, `archive`) is commands.incident_channels."""
 from __future__ import annotations
 
 from bot.clock import humanize
@@ -7,16 +8,17 @@ from bot.errors import UsageError
 from bot.incidents import NOTE_MAX, POSTMORTEM_DUE, SEVERITIES, TITLE_MAX
 from bot.incidents import card as incident_card
 from bot.reply import Reply, Section, code, escape, truncate
-from commands import postmortem
+from commands import incident_channels, postmortem
 from commands.base import CommandContext, Subcommand, parse_id, split_args, split_then_text
 
 USAGE = {
-    "open": "/ops incident open P1|P2|P3|P4 <title> [--service <name>]",
+    "open": "/ops incident open P1|P2|P3|P4 <title> [--service <name>] [--channel]",
     "list": "/ops incident list [open|all]",
     "ack": "/ops incident ack <id>",
     "resolve": "/ops incident resolve <id> [note]",
     "note": postmortem.NOTE_USAGE,
     "postmortem": postmortem.USAGE,
+    **incident_channels.USAGE,
 }
 NOTE_SHOWN = 500            # of a resolve note, in the answer (the timeline keeps all of it)
 FREE_TEXT = ("note", "resolve")       # verbs whose text after the incident number is kept as typed
@@ -27,7 +29,8 @@ def run(ctx: CommandContext, args: list[str]) -> Reply:
         raise UsageError("Tell me what to do with incidents.", usage=" | ".join(USAGE.values()))
     verb, rest = args[0].lower(), args[1:]
     handler = {"open": _open, "list": _list, "ack": _ack, "acknowledge": _ack, "resolve": _resolve,
-               "note": postmortem.note, "postmortem": postmortem.write}.get(verb)
+               "note": postmortem.note, "postmortem": postmortem.write,
+               "channel": incident_channels.run_channel, "archive": incident_channels.run_archive}.get(verb)
     if handler is None:
         raise UsageError(f"`/ops incident` has no action {code(args[0], 30)}.", usage=" | ".join(USAGE.values()))
     return handler(ctx, rest)
@@ -38,6 +41,8 @@ def _open(ctx: CommandContext, args: list[str]) -> Reply:
     if not args or args[0].upper() not in SEVERITIES:
         raise UsageError("Start with a severity: P1 (critical) … P4 (low).", usage=usage)
     severity, words, service = args[0].upper(), args[1:], None
+    with_channel = "--channel" in words
+    words = [w for w in words if w != "--channel"]
     if "--service" in words:
         i = words.index("--service")
         if i + 1 >= len(words):
@@ -52,6 +57,8 @@ def _open(ctx: CommandContext, args: list[str]) -> Reply:
         raise UsageError("Give the incident a title.", usage=usage)
     if len(title) > TITLE_MAX:
         raise UsageError(f"The title is {len(title)} characters; keep it under {TITLE_MAX}.", usage=usage)
+    if with_channel or severity in ctx.rt.config.incidents.channels.auto:
+        return incident_channels.open_with_channel(ctx, title=title, severity=severity, service=service)
     record = ctx.rt.incidents.open(title=title, severity=severity, opened_by=ctx.user_id, service=service)
     return incident_card.render(record, now=ctx.rt.clock())
 
@@ -119,8 +126,9 @@ def split(text: str) -> list[str]:
 
 COMMAND = Subcommand(
     name="incident",
-    usage="/ops incident open|list|ack|resolve|note|postmortem …",
-    summary="Open P1–P4 incidents, list, acknowledge and resolve them, add notes, write their postmortems.",
+    usage="/ops incident open|list|ack|resolve|note|postmortem|channel|archive …",
+    summary="Open P1–P4 incidents, list, acknowledge and resolve them, add notes, write postmortems, give one its "
+            "own channel.",
     run=run,
     more_usage=tuple(USAGE.values()),
     split=split,

@@ -18,6 +18,8 @@ from bot import incidents
 from bot.alerts.escalation import first_due
 from bot.alerts.model import AlertEvent
 from bot.config import OpsConfig
+from bot.incidents import channels as incident_channels
+from bot.reply import CardKind, CardRef
 from bot.storage.bulk import insert_many
 from bot.storage.models import Alert, AlertReceipt, AlertStatus, OutboxMessage
 
@@ -143,6 +145,11 @@ def create(session: Session, config: OpsConfig, runs: list[Run], now: datetime) 
     incidents.add_events(session=session, at=now, actor=BOT_ACTOR, events=[
         (incident_of[run.position], "alert", f"opened automatically from alert #{alert_id}")
         for run, alert_id in zip(runs, ids, strict=True) if run.position in incident_of])
+    rooms = config.incidents.channels
+    incident_channels.request_many(session=session, prefix=rooms.prefix, requested_by=BOT_ACTOR, at=now, items=[
+        (incident_of[run.position], run.first.title, run.channel, CardRef(CardKind.ALERT, str(alert_id)))
+        for run, alert_id in zip(runs, ids, strict=True)
+        if run.position in incident_of and run.severity in rooms.auto])
     return ids
 
 

@@ -18,7 +18,7 @@ from bot.config.actions import ActionConfig, ActionUse, validate_action_uses
 from bot.config.alerts import AlertSettings, Oncall, validate_notify_targets
 from bot.config.checklists import Checklist, Report, SchedulerSettings, validate_checklist_targets
 from bot.config.heartbeats import HeartbeatConfig, validate_heartbeats
-from bot.config.incidents import IncidentSettings
+from bot.config.incidents import IncidentSettings, validate_invite_targets
 from bot.config.maintenance import ScheduledWindow, validate_window_services
 from bot.config.operations import OperationSettings
 from bot.config.queues import QueueConfig
@@ -63,6 +63,7 @@ class OpsConfig(Strict):
         problems += _found(partial(validate_notify_targets, self.alerts.escalation, self.oncall))
         problems += _found(partial(validate_heartbeats, self.heartbeats, self.checklists, service=self.service,
                                    webhook_token_env=self.alerts.webhook.token_env))
+        problems += _found(partial(validate_invite_targets, self.incidents, self.oncall))
         problems += self._approvals_possible()
         problems += _found(partial(validate_window_services, self.maintenance, tuple(s.name for s in self.services)))
         problems += _found(partial(validate_action_uses, self.actions, self._action_uses(),

@@ -71,6 +71,35 @@ class IncidentEvent(Base):
     incident: Mapped[Incident] = relationship(back_populates="events")
 
 
+class IncidentChannel(Base):
+    """An incident's own Slack channel, from the request to its archiving: one row per incident, so it is asked
+    for once whatever retries or replicas do. The Slack layer works through it step by step (create, invite,
+    post and pin the card, mirror the timeline, archive), claiming the row (`claimed_until`) for each pass and
+    recording each step as done; `create_started_at` is set, and committed, before conversations.create is
+    called, so a crash or a lost answer leads to looking the name up instead of creating a second channel."""
+
+    __tablename__ = "incident_channels"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))                 # without '#'; suffixed when the name is taken
+    channel_id: Mapped[str | None] = mapped_column(String(32))    # Slack's id, once created (or found)
+    state: Mapped[str] = mapped_column(String(16), index=True)    # creating | ready | failed | archiving | archived
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    origin_channel: Mapped[str | None] = mapped_column(String(64))   # where "the channel is ready" is said
+    origin_thread: Mapped[str | None] = mapped_column(String(80))    # ... under this card ("incident:12")
+    create_started_at: Mapped[datetime | None]
+    invited_at: Mapped[datetime | None]
+    pinned_at: Mapped[datetime | None]
+    mirrored_through: Mapped[int] = mapped_column(Integer, default=0)   # the last timeline event posted there
+    archive_requested_by: Mapped[str | None] = mapped_column(String(64))
+    archived_at: Mapped[datetime | None]
+    not_before: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
 class AuditEntry(Base):
     """One row per `/ops` invocation (or button click), whatever its outcome."""
 

@@ -8,6 +8,11 @@ metadata only when `include_all_metadata` is set; both honor limit/cursor and ol
 counter, not a time, so oldest/latest compare with the time the fake received each message: `clock()`, the
 wall clock unless a test gives the fake its own clock.
 conversations.open answers `D<user id>` for a user.
+Channels, as Slack keeps them (`conversations`): conversations.create (names: lower-case letters, digits, `-`
+and `_`, at most 80; `name_taken` also by an archived channel), conversations.invite (`already_in_channel`,
+`cant_invite_self` for the bot UBOT, `user_not_found` for ids not starting with U/W or in `unknown_users`),
+conversations.list/info, conversations.archive (`already_archived`, `not_in_channel`) and pins.add
+(`already_pinned`, `message_not_found`); posting in an archived channel answers `is_archived`.
 Files, by Slack's upload flow: files.getUploadURLExternal answers an upload_url on this server, a POST there
 stores the bytes, files.completeUploadExternal shares them in channel_id (and thread_ts): `files` lists them.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +64,26 @@ class Message:
 
 
 @dataclass
+class Conversation:
+    id: str
+    name: str
+    creator: str
+    created: float                                         # unix seconds (the fake's clock)
+    members: list[str]
+    is_archived: bool = False
+    pins: list[str] | None = None                          # pinned message ts, in order
+
+    def as_slack(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "is_channel": True, "is_private": False, "created": int(self.created),
+                "creator": self.creator, "is_archived": self.is_archived, "is_member": BOT in self.members,
+                "num_members": len(self.members)}
+
+
+BOT = "UBOT"                                               # auth.test's user_id
+_CHANNEL_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
+
+
+@dataclass
 class File:
     id: str
     filename: str
@@ -87,6 +113,9 @@ class FakeSlack:
         self.clock: Callable[[], float] = time.time   # when messages arrive (unix seconds)
         self.uploads: dict[str, File] = {}            # every file asked for, by id; shared ones are in `files`
         self._file_ids = itertools.count(1)
+        self.conversations: dict[str, Conversation] = {}   # channels made by conversations.create (or `add_channel`)
+        self._channel_ids = itertools.count(1)
+        self.unknown_users: set[str] = set()              # conversations.invite answers user_not_found for these
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -188,7 +217,10 @@ class FakeSlack:
         return {"chat.postMessage": self._post, "chat.update": self._update,
                 "conversations.history": self._history, "conversations.replies": self._replies,
                 "conversations.open": self._open, "files.getUploadURLExternal": self._upload_url,
-                "files.completeUploadExternal": self._complete_upload}
+                "files.completeUploadExternal": self._complete_upload,
+                "conversations.create": self._create, "conversations.invite": self._invite,
+                "conversations.list": self._list, "conversations.info": self._info,
+                "conversations.archive": self._archive, "pins.add": self._pin}
 
     def _other(self, name: str, auth: str) -> Answer:
         if name == "auth.test":
@@ -204,6 +236,9 @@ class FakeSlack:
         channel = str(body.get("channel", ""))
         if channel.startswith("CPRIVATE"):
             return 200, {"ok": False, "error": "not_in_channel"}, {}
+        made = self.conversations.get(channel)
+        if made is not None and made.is_archived:
+            return 200, {"ok": False, "error": "is_archived"}, {}
         with self._lock:
             message = Message(f"1700000000.{next(self._ts):06d}", str(body.get("text") or ""),
                               list(body.get("blocks") or []), body.get("metadata") or None,
@@ -287,6 +322,107 @@ class FakeSlack:
         """The files shared (uploaded and completed), in the order they were asked for."""
         with self._lock:
             return [f for f in self.uploads.values() if f.title is not None]
+
+    # --- channels ---------------------------------------------------------------------------------------
+    def add_channel(self, name: str, *, creator: str = "U0SOMEONE", archived: bool = False) -> Conversation:
+        """A channel someone else made (to take a name, say)."""
+        with self._lock:
+            return self._new_channel(name, creator, archived=archived)
+
+    def _new_channel(self, name: str, creator: str, *, archived: bool = False) -> Conversation:
+        made = Conversation(f"C{next(self._channel_ids):08d}", name, creator, self.clock(), [creator],
+                            is_archived=archived, pins=[])
+        self.conversations[made.id] = made
+        return made
+
+    def _create(self, body: dict[str, Any]) -> Answer:
+        name = str(body.get("name") or "")
+        if not name:
+            return 200, {"ok": False, "error": "invalid_name_required"}, {}
+        if len(name) > 80:
+            return 200, {"ok": False, "error": "invalid_name_maxlength"}, {}
+        if not _CHANNEL_NAME.match(name):
+            return 200, {"ok": False, "error": "invalid_name_specials"}, {}
+        with self._lock:
+            if any(c.name == name for c in self.conversations.values()):
+                return 200, {"ok": False, "error": "name_taken"}, {}
+            made = self._new_channel(name, BOT)
+        return 200, {"ok": True, "channel": made.as_slack()}, {}
+
+    def _channel(self, body: dict[str, Any]) -> Conversation | Answer:
+        made = self.conversations.get(str(body.get("channel") or ""))
+        if made is None:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        return made
+
+    def _invite(self, body: dict[str, Any]) -> Answer:
+        users = [u for u in str(body.get("users") or "").split(",") if u]
+        with self._lock:
+            made = self._channel(body)
+            if not isinstance(made, Conversation):
+                return made
+            if made.is_archived:
+                return 200, {"ok": False, "error": "is_archived"}, {}
+            if BOT not in made.members:
+                return 200, {"ok": False, "error": "not_in_channel"}, {}
+            if not users:
+                return 200, {"ok": False, "error": "no_user"}, {}
+            for user in users:                 # as Slack without `force`: the first problem refuses the call
+                if user == BOT:
+                    return 200, {"ok": False, "error": "cant_invite_self"}, {}
+                if user in made.members:
+                    return 200, {"ok": False, "error": "already_in_channel"}, {}
+                if user in self.unknown_users or user[:1] not in ("U", "W"):
+                    return 200, {"ok": False, "error": "user_not_found"}, {}
+            made.members.extend(users)
+            return 200, {"ok": True, "channel": made.as_slack()}, {}
+
+    def _list(self, body: dict[str, Any]) -> Answer:
+        skip_archived = str(body.get("exclude_archived", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [c.as_slack() for c in self.conversations.values() if not (skip_archived and c.is_archived)]
+        start, limit = int(body.get("cursor") or 0), min(int(body.get("limit") or 100), 1000)
+        more = start + limit < len(found)
+        return 200, {"ok": True, "channels": found[start:start + limit],
+                     "response_metadata": {"next_cursor": str(start + limit) if more else ""}}, {}
+
+    def _info(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            made = self._channel(body)
+            return made if not isinstance(made, Conversation) else (200, {"ok": True, "channel": made.as_slack()}, {})
+
+    def _archive(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            made = self._channel(body)
+            if not isinstance(made, Conversation):
+                return made
+            if made.is_archived:
+                return 200, {"ok": False, "error": "already_archived"}, {}
+            if BOT not in made.members:
+                return 200, {"ok": False, "error": "not_in_channel"}, {}
+            made.is_archived = True
+        return 200, {"ok": True}, {}
+
+    def _pin(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            made = self._channel(body)
+            if not isinstance(made, Conversation):
+                return made
+            ts = str(body.get("timestamp") or "")
+            if BOT not in made.members:
+                return 200, {"ok": False, "error": "not_in_channel"}, {}
+            if not any(m.ts == ts for m in self.channels.get(made.id, [])):
+                return 200, {"ok": False, "error": "message_not_found"}, {}
+            pins = made.pins if made.pins is not None else []
+            if ts in pins:
+                return 200, {"ok": False, "error": "already_pinned"}, {}
+            pins.append(ts)
+            made.pins = pins
+        return 200, {"ok": True}, {}
+
+    def channel_named(self, name: str) -> Conversation | None:
+        with self._lock:
+            return next((c for c in self.conversations.values() if c.name == name), None)
 
     @staticmethod
     def _open(body: dict[str, Any]) -> Answer:
