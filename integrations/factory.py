@@ -43,7 +43,7 @@ from integrations.base import (
     check_key,
 )
 from integrations.deferred import DeferredBackup, DeferredRollback, DeferredScale, DeferredSource, Once
-from integrations.http import HttpHealth, SharedClient
+from integrations.http import HttpClients, HttpHealth
 from integrations.unavailable import Unavailable
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class _Builder:
 
     def __init__(self, config: OpsConfig, clock: Clock) -> None:
         self.config, self.clock = config, clock
-        self.http = SharedClient()
+        self.http = HttpClients()
         self.aws = Once(self._aws)
         self.k8s = Once(self._k8s)
 

@@ -4,63 +4,81 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import humanize
 from bot.config.services import HealthCheckConfig
 from integrations.base import Finding, Health
+from integrations.deferred import Once
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 OK_WORDS = {"ok", "healthy", "up", "pass", "passing", "green", "connected", "available", "running", "true"}
 DEGRADED_WORDS = {"degraded", "warn", "warning", "yellow", "partial", "slow"}
 EXPLAIN_KEYS = ("reason", "message", "error", "detail")
 USER_AGENT = "opsbot-health/0.1"
+CONNECTIONS_PER_CHECK = 4
 
 
-class SharedClient:
-    """One pooled httpx client for every health check, made on the first check (httpx is imported then: a
-    bot that has not checked anything yet does not carry it). Each request carries its own timeout."""
+class HttpClients:
+    """Makes each health check its own httpx client; all of them share one TLS context and these settings.
+
+    One client per check, not one for every check: httpcore's pool re-scans all its connections and waiting
+    requests under one lock whenever a request starts or ends, so a hundred checks at once on one pool cost
+    O(n²) and queue on that lock. Measured over 100 checks of 200 ms (bench/status_fanout.py, bench/RESULTS.md):
+    one shared client 1.3-1.8x the slowest check, a client per check 1.1-1.3x. A check's own pool also keeps
+    its service's connection open between checks. The TLS context (loading the CA bundle is the costly part of
+    making a client) is made once, on the first check: httpx is imported then, so a bot that has not checked
+    anything yet does not carry it.
+    """
 
     def __init__(self) -> None:
-        self._client: httpx.Client | None = None
+        self._ssl: ssl.SSLContext | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None:
-                import httpx
+    def make(self, *, headers: Mapping[str, str], timeout_s: float) -> httpx.Client:
+        import httpx
 
-                # As wide as the fan-out (integrations.fanout): no check waits for a connection.
-                limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-                self._client = httpx.Client(limits=limits, follow_redirects=True, headers={"User-Agent": USER_AGENT})
-            return self._client
+        with self._lock:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
+        # A check runs one request at a time; more only when fan-outs overlap (the shared pool bounds those).
+        limits = httpx.Limits(max_connections=CONNECTIONS_PER_CHECK, max_keepalive_connections=1)
+        return httpx.Client(verify=self._ssl, limits=limits, follow_redirects=True, headers=headers,
+                            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)))
 
 
 class HttpHealth:
     """A service's `health:` URL, judged by status code and, when the body is JSON, by what it says."""
 
-    def __init__(self, cfg: HealthCheckConfig, client: SharedClient) -> None:
+    def __init__(self, cfg: HealthCheckConfig, clients: HttpClients) -> None:
         self._cfg = cfg
-        self._client = client
         self._url = str(cfg.url)
+        self._client = Once(lambda: clients.make(headers={"User-Agent": USER_AGENT}, timeout_s=self.timeout_s))
+        self._request = Once(self._build_request)
 
     @property
     def timeout_s(self) -> float:
         return self._cfg.timeout.total_seconds()
 
+    def _build_request(self) -> httpx.Request:
+        """The request, built once: the same GET every time, so URL parsing and header merging are not redone
+        while a hundred other checks wait for the interpreter."""
+        return self._client().build_request("GET", self._url)
+
     def check(self) -> Sequence[Finding]:
         import httpx
 
         subject = f"GET {self._url}"
-        timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 2.0))
-        client = self._client.get()               # made on the first check: not part of the latency
+        client, request = self._client(), self._request()     # made on the first check: not part of the latency
         started = time.monotonic()
         try:
-            response = client.get(self._url, timeout=timeout)
+            response = client.send(request)
         except httpx.TimeoutException:
             return [Finding("http", subject, Health.DOWN, f"no answer within {humanize(self._cfg.timeout)}")]
         except httpx.ConnectError as exc:
