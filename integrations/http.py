@@ -29,12 +29,11 @@ class HttpClients:
     """Makes each health check its own httpx client; all of them share one TLS context and these settings.
 
     One client per check, not one for every check: httpcore's pool re-scans all its connections and waiting
-    requests under one lock whenever a request starts or ends, so a hundred checks at once on one pool cost
-    O(n²) and queue on that lock. Measured over 100 checks of 200 ms (bench/status_fanout.py, bench/RESULTS.md):
-    one shared client 1.3-1.8x the slowest check, a client per check 1.1-1.3x. A check's own pool also keeps
-    its service's connection open between checks. The TLS context (loading the CA bundle is the costly part of
-    making a client) is made once, on the first check: httpx is imported then, so a bot that has not checked
-    anything yet does not carry it.
+    requests under one lock whenever a request starts or ends, so a hundred checks at once on one pool pay
+    O(n²) bookkeeping and queue on that lock (a fifth more CPU per fan-out; bench/RESULTS.md has the figures).
+    A check's own pool also keeps its service's connection open between checks. The TLS context (loading the
+    CA bundle, ~20 ms, is the costly part of making a client) is made once, on the first check: httpx is
+    imported then, so a bot that has not checked anything yet does not carry it.
     """
 
     def __init__(self) -> None:
@@ -58,13 +57,18 @@ class HttpHealth:
 
     def __init__(self, cfg: HealthCheckConfig, clients: HttpClients) -> None:
         self._cfg = cfg
+        self._clients = clients
         self._url = str(cfg.url)
-        self._client = Once(lambda: clients.make(headers={"User-Agent": USER_AGENT}, timeout_s=self.timeout_s))
+        self._client = Once(self._make_client)
         self._request = Once(self._build_request)
 
     @property
     def timeout_s(self) -> float:
         return self._cfg.timeout.total_seconds()
+
+    def _make_client(self) -> httpx.Client:
+        """This check's client, made on its first run, with what every one of its requests carries."""
+        return self._clients.make(headers={"User-Agent": USER_AGENT}, timeout_s=self.timeout_s)
 
     def _build_request(self) -> httpx.Request:
         """The request, built once: the same GET every time, so URL parsing and header merging are not redone
