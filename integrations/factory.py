@@ -65,7 +65,7 @@ from integrations.deferred import (
     Once,
 )
 from integrations.documents import DeferredStore, DirectoryStore
-from integrations.http import HttpHealth, SharedClient
+from integrations.http import HttpClients, HttpHealth
 from integrations.unavailable import Unavailable
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class _Builder:
 
     def __init__(self, config: OpsConfig, clock: Clock) -> None:
         self.config, self.clock = config, clock
-        self.http = SharedClient()
+        self.http = HttpClients()
         self.aws = Once(self._aws)
         self.k8s = Once(self._k8s)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,46 +13,81 @@ from bot.config.secrets import SecretMissing, SecretRef
 from bot.config.services import HealthCheckConfig
 from bot.masking import Masker
 from integrations.base import Finding, Health
+from integrations.deferred import Once
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 OK_WORDS = {"ok", "healthy", "up", "pass", "passing", "green", "connected", "available", "running", "true"}
 DEGRADED_WORDS = {"degraded", "warn", "warning", "yellow", "partial", "slow"}
 EXPLAIN_KEYS = ("reason", "message", "error", "detail")
 USER_AGENT = "opsbot-health/0.1"
+CONNECTIONS_PER_CHECK = 4
 
 
-class SharedClient:
-    """One pooled httpx client for every health check, made on the first check (httpx is imported then: a
-    bot that has not checked anything yet does not carry it). Each request carries its own timeout."""
+class HttpClients:
+    """Makes each health check its own httpx client; all of them share one TLS context and these settings.
+
+    One client per check, not one for every check: httpcore's pool re-scans all its connections and waiting
+    requests under one lock whenever a request starts or ends, so a hundred checks at once on one pool pay
+    O(n²) bookkeeping and queue on that lock (a fifth more CPU per fan-out; bench/RESULTS.md has the figures).
+    A check's own pool also keeps its service's connection open between checks. The TLS context (loading the
+    CA bundle, ~20 ms, is the costly part of making a client) is made once, on the first check: httpx is
+    imported then, so a bot that has not checked anything yet does not carry it.
+    """
 
     def __init__(self) -> None:
-        self._client: httpx.Client | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._shared: httpx.Client | None = None
         self._lock = threading.Lock()
 
     def get(self) -> httpx.Client:
+        """One client for the bot's other plain HTTP reads (a Lambda version's code, Prometheus), made on first
+        use; each request carries its own timeout."""
         with self._lock:
-            if self._client is None:
+            if self._shared is None:
                 import httpx
 
-                # As wide as the fan-out (integrations.fanout): no check waits for a connection.
-                limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-                self._client = httpx.Client(limits=limits, follow_redirects=True, headers={"User-Agent": USER_AGENT})
-            return self._client
+                self._shared = httpx.Client(follow_redirects=True, headers={"User-Agent": USER_AGENT})
+            return self._shared
+
+    def make(self, *, headers: Mapping[str, str], timeout_s: float) -> httpx.Client:
+        import httpx
+
+        with self._lock:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
+        # A check runs one request at a time; more only when fan-outs overlap (the shared pool bounds those).
+        limits = httpx.Limits(max_connections=CONNECTIONS_PER_CHECK, max_keepalive_connections=1)
+        return httpx.Client(verify=self._ssl, limits=limits, follow_redirects=True, headers=headers,
+                            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)))
 
 
 class HttpHealth:
     """A service's `health:` URL, judged by status code and, when the body is JSON, by what it says."""
 
-    def __init__(self, cfg: HealthCheckConfig, client: SharedClient) -> None:
+    def __init__(self, cfg: HealthCheckConfig, clients: HttpClients) -> None:
         self._cfg = cfg
-        self._client = client
+        self._clients = clients
         self._url = str(cfg.url)
+        self._client = Once(self._make_client)
+        self._request = Once(self._build_request)
 
     @property
     def timeout_s(self) -> float:
         return self._cfg.timeout.total_seconds()
+
+    def _make_client(self) -> httpx.Client:
+        """This check's client, made on its first run, with what every one of its requests carries."""
+        return self._clients.make(headers={"User-Agent": USER_AGENT}, timeout_s=self.timeout_s)
+
+    def _build_request(self) -> httpx.Request:
+        """The request, built once: the same GET every time, so URL parsing and header merging are not redone
+        while a hundred other checks wait for the interpreter. A check with configured headers builds its
+        request on each run instead: a secret among them is read when used (a rotated key is picked up)."""
+        return self._client().build_request("GET", self._url)
 
     def _headers(self) -> dict[str, str]:
         """The configured headers, secrets read now (SecretMissing names the one that is not set)."""
@@ -62,18 +97,21 @@ class HttpHealth:
         import httpx
 
         subject = f"GET {self._url}"
-        try:
-            headers = self._headers()
-        except SecretMissing as exc:
-            return [Finding("http", subject, Health.UNKNOWN, f"not asked: {exc}")]
-        mask = Masker([headers[k] for k in self._cfg.secret_headers()])
-        timeout = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 2.0))
-        client = self._client.get()               # made on the first check: not part of the latency
+        mask = Masker(())
+        if self._cfg.headers:
+            try:
+                headers = self._headers()
+            except SecretMissing as exc:
+                return [Finding("http", subject, Health.UNKNOWN, f"not asked: {exc}")]
+            mask = Masker([headers[k] for k in self._cfg.secret_headers()])
+            client = self._client()
+            request = client.build_request("GET", self._url, headers=headers)
+        else:
+            client, request = self._client(), self._request()   # made on the first check: not part of the latency
         started = time.monotonic()
         try:
             # A redirect would carry the headers to wherever it points: with secrets, the answer is the redirect.
-            response = client.get(self._url, timeout=timeout, headers=headers,
-                                  follow_redirects=not self._cfg.secret_headers())
+            response = client.send(request, follow_redirects=not self._cfg.secret_headers())
         except httpx.TimeoutException:
             return [Finding("http", subject, Health.DOWN, f"no answer within {humanize(self._cfg.timeout)}")]
         except httpx.ConnectError as exc:

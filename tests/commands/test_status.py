@@ -54,6 +54,24 @@ def test_timeout_and_refused_connection_are_reasons_not_errors(make_runtime, run
     assert "*gone* — down · connection refused" in text
 
 
+def test_a_redirect_is_followed_to_the_answer(make_runtime, run_ops, health_targets):
+    rt = make_runtime(_services(health_targets, ("moved", "/moved")))
+    text = _text(run_ops(rt, "status"))
+    assert "*moved* — ok · HTTP 200 in" in text, text
+
+
+def test_overlapping_runs_of_one_check_do_not_wait_for_each_other(make_runtime, health_targets):
+    """Two people asking at once (or /ops status beside a checklist): each check has its own connection
+    pool, which must let a few of its own requests run together."""
+    rt = make_runtime(_services(health_targets, ("slow", "/slow?s=1")))
+    (check,) = rt.integrations.status_sources["slow"]
+    started = time.monotonic()
+    results = gather({str(i): check.check for i in range(3)}, deadline_s=10)
+    elapsed = time.monotonic() - started
+    assert all(f.health.value == "ok" for findings in results.values() for f in findings), results
+    assert elapsed < 1.9, f"three overlapping one-second checks took {elapsed:.2f}s: they queued"
+
+
 def test_one_service_by_name(make_runtime, run_ops, health_targets):
     rt = make_runtime(_services(health_targets, ("backend", "/healthy"), ("search", "/unhealthy")))
     text = _text(run_ops(rt, "status backend"))

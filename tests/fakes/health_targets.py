@@ -1,4 +1,5 @@
-"""Real HTTP endpoints on loopback for health checks: healthy, degraded, failing, slow and garbage answers."""
+"""Real HTTP endpoints on loopback for health checks: healthy, degraded, failing, slow, redirected and garbage
+answers."""
 from __future__ import annotations
 
 import json
@@ -41,6 +42,12 @@ class HealthTargets:
             def do_GET(self) -> None:  # noqa: N802
                 targets.hits += 1
                 url = urlparse(self.path)
+                if url.path == "/moved":              # where a service answers its old health path
+                    self.send_response(302)
+                    self.send_header("Location", "/healthy")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if url.path == "/slow":
                     time.sleep(float(parse_qs(url.query).get("s", ["1"])[0]))
                     status, body = ROUTES["/healthy"]

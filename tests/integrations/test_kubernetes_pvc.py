@@ -12,7 +12,7 @@ import pytest
 from bot.config import ConfigError, parse_config
 from bot.config.data_checks import PvcCheck
 from integrations.base import Health, TargetNotFoundError, UnreachableError
-from integrations.http import SharedClient
+from integrations.http import HttpClients
 from integrations.kubernetes_pvc import KubernetesPvcs
 from tests.fakes.kube import closed_port_url
 from tests.fakes.prometheus import FakePrometheus
@@ -48,7 +48,7 @@ def prometheus() -> Iterator[FakePrometheus]:
 
 def pvcs(kube, **cfg):
     check = PvcCheck.model_validate({"check": "kubernetes_pvc", "namespace": NS} | cfg)
-    return KubernetesPvcs(check, kube.api_client(), timeout_s=2, http=SharedClient().get, clock=lambda: NOW)
+    return KubernetesPvcs(check, kube.api_client(), timeout_s=2, http=HttpClients().get, clock=lambda: NOW)
 
 
 def seen(source):
