@@ -197,7 +197,20 @@ def parse_config(raw: Any, *, path: Path = Path("<config>")) -> OpsConfig:
 
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, except that dates and times stay strings: the models parse them, so a bad one
-    (`2026-02-30`, which PyYAML itself would fail on with a bare ValueError) is reported at its key path."""
+    (`2026-02-30`, which PyYAML itself would fail on with a bare ValueError) is reported at its key path; and a
+    key written twice in one mapping is an error, not the second one silently replacing the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"line {key_node.start_mark.line + 1}: the key {key!r} is written twice (first on "
+                    f"line {first}); the second would silently replace the first: merge them")
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {

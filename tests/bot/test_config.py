@@ -224,3 +224,13 @@ def test_queues_share_names_with_services_and_redrive_is_a_permission_key():
                         "permissions": {"roles": {"ops": ["U0ALICE"]}, "commands": {"dlq": [], "redrive": ["ops"]}}})
     assert cfg.queues[0].redrive_timeout == timedelta(minutes=30) and cfg.queues[0].source_url is None
     assert "  queues       1\n    - orders-dlq: orders-dlq -> found in AWS" in summary(cfg, Path("ops.yaml"))
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
+    from bot.config import ConfigError
+    from bot.config.ops import load_config
+
+    path = tmp_path / "ops.yaml"
+    path.write_text("services:\n  - name: a\nincidents: {channels: {auto: [P1]}}\nincidents: {}\n")
+    with pytest.raises(ConfigError, match=r"line 4: the key 'incidents' is written twice \(first on line 3\)"):
+        load_config(path)
