@@ -79,8 +79,10 @@ def test_nine_local_through_a_dst_change_posts_exactly_one_report_a_day(runners,
             settled(runner, day)
             assert len(reports(fake_slack)) == day
             at(frozen, runner, nine + timedelta(minutes=5))                   # a later wakeup runs nothing again
-            assert runner.next_run("checklist", "morning") == nine + timedelta(days=1) - (
-                timedelta(hours=1) if day == 2 else timedelta())
+            following = nine + timedelta(days=1) - (timedelta(hours=1) if day == 2 else timedelta())
+            # the scheduler stores the next run after it hands the slot over: under load the slot can finish first
+            wait_until(lambda: runner.next_run("checklist", "morning") == following,  # noqa: B023 (called now)
+                       what="the next morning run to be stored")
         runner.close()
     assert len(fake_slack.named("chat.postMessage")) == 2 * len(nines)    # each report and its details thread
     posted = reports(fake_slack)
@@ -237,7 +239,8 @@ def test_the_weekly_report_posts_on_its_schedule_once(runners, fake_slack, healt
         at(frozen, runner, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
         settled(runner, 1)
         at(frozen, runner, datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
-        assert runner.next_run("report", "weekly") == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        wait_until(lambda: runner.next_run("report", "weekly") == datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+                   what="next week's run to be stored (the slot may finish before the scheduler stores it)")
         runner.close()
     [posted] = reports(fake_slack)
     assert posted["channel"] == "C0LEADS"
