@@ -248,3 +248,9 @@ class IncidentChannels:
     def find(self, incident_id: int) -> ChannelRecord | None:
         with session_scope(self.sessions) as session:
             return find(session=session, incident_id=incident_id)
+
+    def incident_of(self, channel_id: str) -> int | None:
+        """The incident whose own channel `channel_id` is, if it is one."""
+        with session_scope(self.sessions) as session:
+            found = session.scalar(select(IncidentChannel.incident_id).where(IncidentChannel.channel_id == channel_id))
+            return int(found) if found is not None else None

@@ -1,6 +1,7 @@
 """Mentions of the bot (`app_mention` events): a note for an incident's timeline, taken from a conversation.
 
     (in a thread under an incident's card)  @opsbot the primary is back, replication caught up
+    (in the incident's own channel)         @opsbot the primary is back, replication caught up
     (anywhere)                              @opsbot note #12 the primary is back, replication caught up
 
 The note runs as `/ops incident note <id> <text>` through commands.execute, for the person who wrote it, so it
@@ -24,8 +25,8 @@ SOURCE = "mention"
 _MENTION = re.compile(r"\s*<@([A-Z0-9]+)(?:\|[^>]*)?>[\s,:]*")
 _NOTE_WORD = re.compile(r"note\b[\s:]*", re.I)
 _INCIDENT = re.compile(r"(?:incident\s+)?#(\d{1,10})\b[\s:]*", re.I)
-HOW = ("To add a note to an incident's timeline, mention me in a reply under the incident's card, or write "
-       "`@opsbot note #<incident> <text>` anywhere.")
+HOW = ("To add a note to an incident's timeline, mention me in a reply under the incident's card or in its own "
+       "channel, or write `@opsbot note #<incident> <text>` anywhere.")
 
 
 def note_request(text: str, *, bot_user: str | None) -> tuple[int | None, str]:
@@ -52,6 +53,8 @@ def handle(rt: Runtime, board: SlackBoard, body: dict[str, Any], bot_user: str |
     under = board.card_at(channel, thread_ts) if thread_ts else None
     incident = named if named is not None else (
         int(under.key) if under is not None and under.kind is CardKind.INCIDENT and under.key.isdigit() else None)
+    if incident is None:                         # anywhere in an incident's own channel: that incident
+        incident = rt.incident_channels.incident_of(str(channel))
     key = f"mention:{body.get('event_id') or f'{channel}:{ts}'}"
     answer_in = thread_ts or ts
     if incident is None:

@@ -101,7 +101,7 @@ def test_a_mention_anywhere_names_the_incident_and_refusals_answer_in_its_thread
 
     mention("<@UBOT> what is going on?", ts="1800000001.000200")            # no incident named, no card above
     [hint] = wait_until(lambda: replies(fake_slack, "1800000001.000200"), what="the hint")
-    assert "mention me in a reply under the incident's card, or write `@opsbot note #<incident> <text>`" in hint
+    assert "mention me in a reply under the incident's card or in its own channel, or write `@opsbot note" in hint
 
     mention("<@UBOT> note #1 sneaky", user="U0MALLORY", ts="1800000001.000300")    # not in the oncall role
     [refused] = wait_until(lambda: replies(fake_slack, "1800000001.000300"), what="the refusal")
@@ -170,3 +170,18 @@ def test_events_opsbot_does_not_handle_are_refused_naming_the_problem(bot, event
 ])
 def test_what_a_mention_asks(text, expected):
     assert note_request(text, bot_user="UBOT") == expected
+
+
+def test_a_mention_in_an_incidents_own_channel_is_a_note_for_that_incident(bot, fake_slack, clock):
+    from bot.storage.models import IncidentChannel
+
+    rt, app, slash, mention, _ = bot
+    slash("incident open P1 checkout is down")
+    wait_until(lambda: stored_card(rt, "incident", "1"), what="the incident card")
+    with rt.sessions.begin() as s:                       # its channel, as the channel worker leaves it when ready
+        s.add(IncidentChannel(incident_id=1, name="inc-1-checkout-is-down", channel_id="C0INC1", state="ready",
+                              requested_by="U0ALICE", requested_at=clock(), not_before=clock()))
+    assert mention("<@UBOT> rolled back to 1.4.1, error rate falling", channel="C0INC1",
+                   ts="1800000002.000100").status == 200
+    wait_until(lambda: notes(rt), what="the note")
+    assert notes(rt) == [("U0ALICE", "rolled back to 1.4.1, error rate falling")]
