@@ -9,6 +9,7 @@ No kubernetes import: this module is read by the tests and the render step only.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import yaml
@@ -75,4 +76,4 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    print(render(), end="")
+    sys.stdout.write(render())
