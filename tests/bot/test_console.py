@@ -26,6 +26,6 @@ def test_a_rollback_confirmed_by_pressing_its_button(db_url, clock):
              "working on deployment/backend", "Rollback of backend done")
     order = [printed.index(step) for step in steps]
     assert order == sorted(order), printed
-    assert "There are no buttons to press" in printed          # the finished card has none
+    assert "[1] Confirm rollback is no longer on its card" in printed     # the second press confirms nothing
     assert "opsbot — what I can do" not in printed             # nothing after quit
     assert len(backend.applied) == 1
