@@ -127,6 +127,7 @@ class ConsoleBoard:
         self.choices = Choices()
         self._lock = threading.Lock()
         self._held: list[str] | None = None
+        self._shown: dict[str, str] = {}     # card -> what was last printed of it (a terminal cannot update in place)
 
     def hold(self) -> None:
         """Keep what other threads print (a confirmed operation's progress) until the answer is printed."""
@@ -148,10 +149,19 @@ class ConsoleBoard:
             self.out.write(text + "\n")
             self.out.flush()
 
-    def print_reply(self, reply: Reply, *, card: CardRef | None = None, now: bool = False) -> None:
+    def print_reply(self, reply: Reply, *, card: CardRef | None = None, now: bool = False,
+                    unless_unchanged: bool = False) -> None:
+        """Print the reply, its buttons numbered; with `unless_unchanged`, not when the card would print as it
+        did last time (a background redraw that changed nothing a terminal shows)."""
+        ref = card or reply.card
         with self._lock:
-            numbers = self.choices.number(card or reply.card, reply.buttons())
-        self.print(render(reply, numbers)[0], now=now)
+            numbers = self.choices.number(ref, reply.buttons())
+            text = render(reply, numbers)[0]
+            if ref is not None:
+                if unless_unchanged and self._shown.get(str(ref)) == text:
+                    return
+                self._shown[str(ref)] = text
+        self.print(text, now=now)
 
     def pick(self, number: int) -> Button | str:
         with self._lock:
@@ -164,11 +174,11 @@ class ConsoleBoard:
             self.print(to_terminal(reply.text))
 
     def show(self, card: Card, *, channel: str) -> bool:
-        self.print_reply(card.reply, card=card.ref)
+        self.print_reply(card.reply, card=card.ref, unless_unchanged=True)
         return True
 
     def redraw(self, card: Card) -> bool:
-        self.print_reply(card.reply, card=card.ref)
+        self.print_reply(card.reply, card=card.ref, unless_unchanged=True)
         return True
 
     def direct(self, user: str, reply: Reply, *, key: str | None = None) -> None:
