@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BoardFactory = Callable[[sessionmaker[Session], Clock], Board]
 Worker = Callable[[threading.Event], None]
+DEMO_ESCALATOR_S = 1.0  # the demo's escalator pass interval: an Escalate press shows its notices at once
 JOIN_S = 3.0            # after the HTTP drain (bot.transports.DRAIN_S), during which the workers stop too
 
 
@@ -182,10 +183,25 @@ def _scheduler(rt: Runtime) -> Worker | None:
 
 
 def build_console(settings: Settings, config: OpsConfig, *, user_id: str, out: TextIO | None = None,
-                  clock: Clock = utcnow, integrations: Integrations | None = None) -> Console:
-    """The console transport: the same runtime and commands, printed to a terminal."""
+                  clock: Clock = utcnow, integrations: Integrations | None = None, demo: bool = False) -> Console:
+    """The console transport: the same runtime and commands, printed to a terminal. With `demo` (what `make
+    demo` runs) the console also delivers alarms as `serve` does: the outbox posts alert cards and notices to
+    it and the escalator escalates, and `/ops demo alert` is registered. Never on a database a Slack bot uses:
+    the console would take its cards."""
+    from bot.alerts.escalator import Escalator
+    from bot.alerts.outbox import Outbox
     from bot.console import Console, ConsoleBoard
 
     board = ConsoleBoard(out or sys.stdout)
     rt = build_runtime(settings, config, board=lambda sessions, clock: board, clock=clock, integrations=integrations)
-    return Console(rt, board, user_id=user_id)
+    workers: list[tuple[str, Worker]] = []
+    if demo:
+        import commands
+
+        commands.enable_demo()
+        outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board,
+                        calendar=rt.maintenance.calendar, interval_s=0.0)
+        escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake)
+        workers = [("outbox", outbox.run_forever),
+                   ("escalator", lambda stop: escalator.run_forever(stop, every_s=DEMO_ESCALATOR_S))]
+    return Console(rt, board, user_id=user_id, workers=tuple(workers))

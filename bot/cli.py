@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="try the bot in a terminal, no Slack needed")
     console.add_argument("--config", type=Path)
     console.add_argument("--user", default=os.environ.get("USER", "console"), help="user id to act as")
+    console.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)   # examples/demo.py: alarms too
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_cmd", required=True, metavar="ACTION")
@@ -187,8 +188,8 @@ def _run(args: argparse.Namespace, stopping: Stopping | None) -> int:
     if args.cmd == "console":
         from bot.app import build_console
 
-        build_console(settings, load_config(args.config or settings.config_path), user_id=args.user).run(
-            sys.stdin, prompt=sys.stdin.isatty())
+        build_console(settings, load_config(args.config or settings.config_path), user_id=args.user,
+                      demo=args.demo).run(sys.stdin, prompt=sys.stdin.isatty())
         return 0
     assert stopping is not None
     return _slack(args, settings, stopping)

@@ -83,6 +83,16 @@ BUTTONS: dict[ActionId, ButtonCommand] = {
 }
 
 
+def enable_demo() -> None:
+    """Add `/ops demo` (commands.demo): only `opsbot console --demo` (what `make demo` runs) calls this."""
+    global SUBCOMMANDS
+    from commands import demo
+
+    if "demo" not in _BY_NAME:
+        SUBCOMMANDS = (*SUBCOMMANDS, demo.COMMAND)
+        _BY_NAME["demo"] = demo.COMMAND
+
+
 def visible() -> tuple[Subcommand, ...]:
     return tuple(c for c in SUBCOMMANDS if not c.hidden)
 

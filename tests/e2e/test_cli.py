@@ -50,11 +50,11 @@ def test_console_reads_stdin_and_presses_buttons_by_number(tmp_path):
 
 def test_demo_prints_a_real_status_report(tmp_path):
     result = subprocess.run([sys.executable, "examples/demo.py"], input="/ops status\n", capture_output=True,
-                            text=True, cwd=ROOT, timeout=60, env={"PATH": "/usr/bin:/bin",
+                            text=True, cwd=ROOT, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
                                                                   "DATABASE_URL": f"sqlite:///{tmp_path}/d.db"})
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "backend — ok · HTTP 200" in out
+    assert "backend — ok" in out and "http: HTTP 200" in out and "kubernetes: 3/3 ready" in out
     assert "payments — degraded" in out and "database: disconnected" in out
     assert "search — down · HTTP 503" in out
     assert "reports — down · connection refused" in out
