@@ -238,7 +238,9 @@ def _mask_in_logs(settings: Settings, config: OpsConfig) -> None:
     from bot.logfmt import use_secrets
 
     own = (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
-    use_secrets([*revealed_values(config), *(s.get_secret_value() for s in own if s is not None)])
+    hook = config.alerts.webhook
+    env = [os.environ.get(name or "", "") for name in (hook.token_env, hook.hmac_secret_env)]
+    use_secrets([*revealed_values(config), *(s.get_secret_value() for s in own if s is not None), *env])
 
 
 def _check_slack(settings: Settings) -> None:
