@@ -28,6 +28,7 @@ from bot.delivery import Board
 from bot.incidents import Incidents
 from bot.incidents.channels import IncidentChannels
 from bot.incidents.postmortem import Postmortems
+from bot.metrics import Metrics
 from bot.operations import OperationRunner, Operations
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -51,7 +52,7 @@ JOIN_S = 3.0            # after the HTTP drain (bot.transports.DRAIN_S), during 
 
 def build_runtime(
     settings: Settings, config: OpsConfig, *, board: BoardFactory, clock: Clock = utcnow,
-    integrations: Integrations | None = None, migrate: bool = True,
+    integrations: Integrations | None = None, migrate: bool = True, metrics: Metrics | None = None,
 ) -> Runtime:
     """Everything below the transports: database, adapters, services, the operation runner.
 
@@ -65,8 +66,9 @@ def build_runtime(
     sessions = db.make_sessions(engine)
     the_board = board(sessions, clock)
     integ = integrations if integrations is not None else build_integrations(config, clock=clock)
+    metrics = metrics or Metrics()
     runner = OperationRunner(sessions=sessions, clock=clock, settings=config.operations, integrations=integ,
-                             board=the_board, permissions=config.permissions)
+                             board=the_board, permissions=config.permissions, metrics=metrics)
     return Runtime(
         settings=settings, config=config, engine=engine, sessions=sessions, integrations=integ, clock=clock,
         board=the_board, incidents=Incidents(sessions, clock), incident_channels=IncidentChannels(sessions, clock),
@@ -76,7 +78,7 @@ def build_runtime(
                               permissions=config.permissions, runner=runner,
                               action_roles={a.name: a.roles for a in config.actions}),
         maintenance=Maintenance(sessions, clock, config),
-        postmortems=Postmortems(sessions, clock),
+        postmortems=Postmortems(sessions, clock), metrics=metrics,
     )
 
 
@@ -143,17 +145,20 @@ def build_bot(settings: Settings, config: OpsConfig, *, socket_mode: bool = Fals
     from bot.slack.incident_channels import IncidentChannelWorker
     from bot.slack.middleware import prune_forever
 
-    rt = build_runtime(settings, config, clock=clock, integrations=integrations,
-                       board=lambda sessions, clock: SlackBoard(web_client(settings), sessions, clock))
+    metrics = Metrics()
+    rt = build_runtime(settings, config, clock=clock, integrations=integrations, metrics=metrics,
+                       board=lambda sessions, clock: SlackBoard(web_client(settings, metrics=metrics), sessions, clock))
     board = rt.board
     assert isinstance(board, SlackBoard)
     gate = AckGate()      # work after an ack waits for the acks in flight (HTTP; Socket Mode acks on its socket)
     bolt = build_bolt_app(rt, board, gate=gate, token_verification=token_verification, socket_mode=socket_mode)
     outbox = Outbox(sessions=rt.sessions, clock=rt.clock, settings=config.alerts, board=board,
-                    calendar=rt.maintenance.calendar)
-    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake)
+                    calendar=rt.maintenance.calendar, metrics=rt.metrics)
+    escalator = Escalator(sessions=rt.sessions, clock=rt.clock, config=config, wake=outbox.wake, metrics=rt.metrics)
+    rt.metrics.watch_outbox(rt.sessions, rt.clock)
     http = make_wsgi_app(rt.engine, Receivers(rt.alerts, on_stored=outbox.wake),
-                         slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt, settings, gate=gate)))
+                         slack=None if socket_mode else (SLACK_PATH, wsgi_handler(bolt, settings, gate=gate)),
+                         metrics=rt.metrics)
     workers: list[tuple[str, Worker]] = [
         ("outbox", outbox.run_forever), ("escalator", escalator.run_forever),
         ("operations", rt.operations.runner.run_forever), ("deliveries", lambda stop: prune_forever(rt, stop)),
@@ -179,7 +184,9 @@ def _scheduler(rt: Runtime) -> Worker | None:
     if not rt.config.scheduler.enabled or not scheduled:
         log.info("scheduler: %s", "disabled (scheduler.enabled: false)" if scheduled else "nothing scheduled")
         return None
-    return ScheduleRunner(rt).run_forever
+    runner = ScheduleRunner(rt)
+    rt.metrics.watch_scheduler(lambda: runner.leading)
+    return runner.run_forever
 
 
 def build_console(settings: Settings, config: OpsConfig, *, user_id: str, out: TextIO | None = None,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from bot.process import limit_malloc_arenas
 
 if TYPE_CHECKING:
+    from bot.config import OpsConfig
     from bot.settings import Settings
     from bot.transports import Listener
 
@@ -114,8 +115,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging() -> None:
+    from bot.logfmt import formatter
+
     level = os.environ.get("OPSBOT_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(os.environ.get("OPSBOT_LOG_FORMAT", "text")))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("slack_sdk", "slack_bolt", "httpx", "httpcore", "alembic", "waitress"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
@@ -202,6 +207,7 @@ def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> 
     socket_mode = args.cmd == "socket"
     settings.require("slack_bot_token", *(("slack_app_token",) if socket_mode else ("slack_signing_secret",)))
     config = load_config(args.config or settings.config_path)
+    _mask_in_logs(settings, config)
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
@@ -225,6 +231,17 @@ def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> 
         raise CliError(f"Slack refused the Socket Mode connection ({exc.response.get('error')})") from exc
     log.info("opsbot stopped")
     return 0
+
+
+def _mask_in_logs(settings: Settings, config: OpsConfig) -> None:
+    """JSON log lines hide the bot's own credentials and every secret the config names (as commands do)."""
+    from bot.config.secrets import revealed_values
+    from bot.logfmt import use_secrets
+
+    own = (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
+    hook = config.alerts.webhook
+    env = [os.environ.get(name or "", "") for name in (hook.token_env, hook.hmac_secret_env)]
+    use_secrets([*revealed_values(config), *(s.get_secret_value() for s in own if s is not None), *env])
 
 
 def _check_slack(settings: Settings) -> None:

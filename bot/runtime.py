@@ -5,7 +5,7 @@ Commands reach the database only through the services here (`incidents`, `incide
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +19,7 @@ from bot.delivery import Board
 from bot.incidents import Incidents
 from bot.incidents.channels import IncidentChannels
 from bot.incidents.postmortem import Postmortems
+from bot.metrics import Metrics
 from bot.operations import Operations
 from bot.settings import Settings
 from integrations.base import Integrations
@@ -40,3 +41,4 @@ class Runtime:
     operations: Operations
     maintenance: Maintenance     # maintenance windows (bot.alerts.maintenance)
     postmortems: Postmortems
+    metrics: Metrics = field(default_factory=Metrics)    # this bot's own registry (GET /metrics)

@@ -8,6 +8,7 @@ audited exactly like the typed command.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from bot import audit, permissions
@@ -140,6 +141,7 @@ def dispatch(ctx: CommandContext, text: str) -> Reply:
 def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
     """Run `text` for `ctx.user_id` and always return a Reply; writes exactly one audit row."""
     rt = ctx.rt
+    started = time.monotonic()
     with audit.attempt(rt.sessions, rt.clock, user_id=ctx.user_id, channel_id=ctx.channel_id,
                        source=source, command=text) as entry:
         first = text.split(maxsplit=1)[0].lower() if text.strip() else "help"
@@ -163,6 +165,8 @@ def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
                 "nothing was changed unless a later message says so.",
             ).with_outcome(AuditOutcome.ERROR, ref)
         entry.outcome, entry.error_ref, entry.detail = reply.outcome, reply.error_ref, reply.detail
+    rt.metrics.command_seconds.labels(entry.subcommand or "unknown", reply.outcome.value).observe(
+        time.monotonic() - started)
     return reply
 
 

@@ -178,6 +178,8 @@ def _finish(rt: Runtime, run_id: int, items: list[ChecklistItem], *, error: str 
                                      (CheckResult.TODO, "to do"))
                                     if results.count(r))
         run.finished_at = rt.clock()
+        result = run.result
+    rt.metrics.checklist_runs.labels(result.value).inc()
 
 
 def _service_of(check: Check) -> str | None:

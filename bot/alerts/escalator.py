@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from bot.alerts.pipeline import BOT_ACTOR, enqueue
 from bot.clock import Clock, humanize
 from bot.config import OpsConfig
 from bot.incidents.card import ref as incident_ref
+from bot.metrics import Metrics
 from bot.reply import escape
 from bot.storage.db import session_scope, transient
 from bot.storage.models import Alert, Incident
@@ -38,8 +40,9 @@ log = logging.getLogger(__name__)
 
 class Escalator:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, config: OpsConfig,
-                 wake: Callable[[], None] = lambda: None) -> None:
+                 wake: Callable[[], None] = lambda: None, metrics: Metrics | None = None) -> None:
         self.sessions, self.clock, self.config = sessions, clock, config
+        self.metrics = metrics or Metrics()
         self.wake = wake                                  # the outbox: notices were queued
         self.heartbeats = Heartbeats(sessions, clock, config)
         self.calendar = maintenance.Calendar.of(config)
@@ -104,12 +107,15 @@ class Escalator:
 
     def run_forever(self, stop: threading.Event, *, every_s: float = 5.0) -> None:
         while not stop.is_set():
+            ok = False
             try:
                 self.run_once()
+                ok = True
             except OperationalError as exc:
                 log.warning("escalation pass failed on the database (%s); retrying", transient(exc))
             except Exception:
                 log.exception("escalation pass failed; retrying")
+            self.metrics.escalation_pass(ok=ok, at=time.time())
             stop.wait(every_s)
 
 

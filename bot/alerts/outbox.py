@@ -24,6 +24,7 @@ from bot.alerts.card import card, storm_card
 from bot.clock import Clock
 from bot.config.alerts import AlertSettings
 from bot.delivery import BACKGROUND, CLAIM_FOR, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
+from bot.metrics import Metrics
 from bot.storage.db import commit_without_waiting_for_disk, session_scope, transient
 from bot.storage.models import Alert, OutboxMessage
 
@@ -34,8 +35,9 @@ class Outbox:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: AlertSettings, board: Board,
                  batch: int = 100, policy: RetryPolicy = BACKGROUND, notice_policy: RetryPolicy = NOTICE,
                  interval_s: float | None = None, monotonic: Callable[[], float] = time.monotonic,
-                 calendar: maintenance.Calendar | None = None) -> None:
+                 calendar: maintenance.Calendar | None = None, metrics: Metrics | None = None) -> None:
         self.sessions, self.clock, self.settings, self.board = sessions, clock, settings, board
+        self.metrics = metrics or Metrics()
         self.calendar = calendar or maintenance.Calendar()     # scheduled windows; stored ones are read anyway
         self.interval_s = settings.channel_interval.total_seconds() if interval_s is None else interval_s
         self.batch, self.policy, self.notice_policy, self.monotonic = batch, policy, notice_policy, monotonic
@@ -141,6 +143,7 @@ class Outbox:
             # Also after an update: a card posted just before a crash got its place stored, not this mark.
             service.mark_notified(session=session, alert_id=alert_id, at=self.clock())
             self._mark_sent(session, row_id)
+        self.metrics.alerts_delivered.inc()
         return 1
 
     def _mark_sent(self, session: Session, row_id: int, *, note: str | None = None) -> None:

@@ -74,6 +74,7 @@ class Receivers:
         self.on_stored = on_stored                  # wakes the outbox
         self.rejected = Tally()                     # alerts rejected inside a delivery, by (receiver, reason code)
         self.refused = Tally()                      # deliveries refused as a whole, by (receiver, HTTP status)
+        self.received, self.duplicates = Tally(), Tally()   # alerts stored / repeated, by (receiver, "")
         self._rejections = RejectedAlerts(alerts.sessions, alerts.clock, self.rejected)
 
     def handle(self, kind: str, body: bytes, headers: Mapping[str, str]) -> Answer:
@@ -122,6 +123,8 @@ class Receivers:
         if rejections:
             self._rejections.record(kind, delivery.receipt, rejections)
         listed = [{"index": r.index, "reason": r.reason} for r in rejections[:LISTED]]
+        self.received.add(kind, "", result.accepted)
+        self.duplicates.add(kind, "", result.duplicates)
         if result.accepted + result.duplicates == 0:
             return 400, {"error": _nothing_valid(rejections), "rejected": listed, "rejected_total": len(rejections)}
         self.on_stored()

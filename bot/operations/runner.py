@@ -36,6 +36,7 @@ from bot.delivery import INTERACTIVE, Board, RetryPolicy
 from bot.errors import AuditOutcome, new_ref
 from bot.incidents import IncidentRecord
 from bot.incidents import card as incident_card
+from bot.metrics import Metrics
 from bot.operations import actions
 from bot.operations.actions import ActionRecord
 from bot.operations.card import NOUN, VERB, change_text
@@ -96,8 +97,9 @@ class _Job:
 class OperationRunner:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, settings: OperationSettings,
                  integrations: Integrations, board: Board, permissions: Permissions,
-                 policy: RetryPolicy = INTERACTIVE) -> None:
+                 policy: RetryPolicy = INTERACTIVE, metrics: Metrics | None = None) -> None:
         self.sessions, self.clock, self.settings = sessions, clock, settings
+        self.metrics = metrics or Metrics()
         self.integrations, self.board, self.permissions, self.policy = integrations, board, permissions, policy
         self._queue: queue.Queue[_Job] = queue.Queue()
         self._mine: dict[str, ActionRecord] = {}          # claimed here and not finished: their leases are ours
@@ -169,6 +171,7 @@ class OperationRunner:
                           f"{change_text(plan)}.")
         outcome = self._apply(action)
         finished, touched = self._finish(action, outcome)
+        self.metrics.operation_runs.labels(action.kind, "succeeded" if outcome.ok else "failed").inc()
         icon = ":white_check_mark:" if outcome.ok else ":x:"
         self._say(finished, f"{icon} {NOUN[finished.kind]} of *{escape(finished.subject)}* "
                             f"{'finished' if outcome.ok else 'failed'}: {escape(outcome.summary)}")
@@ -260,6 +263,7 @@ class OperationRunner:
             gone = actions.interrupt_expired(session=session, now=now, exclude=mine, summary=lambda a: DIED)
             touched = {a.id: self._interrupted(session, a, now) for a in gone}
         for a in gone:
+            self.metrics.operation_runs.labels(a.kind, "interrupted").inc()
             log.warning("operation %s (%s of %s) interrupted: its lease ran out", a.id, a.kind, a.subject)
             self._tell_interrupted(a, touched[a.id])
         return gone
@@ -271,6 +275,7 @@ class OperationRunner:
                                              summary=lambda a: summary)
             touched = {a.id: self._interrupted(session, a, now) for a in gone}
         for a in gone:
+            self.metrics.operation_runs.labels(a.kind, "interrupted").inc()
             self._tell_interrupted(a, touched[a.id])
         return gone
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.delivery import RateLimitedError, RefusedError, UnavailableError
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 TIMEOUT_S = 10
 # Error codes that mean "Slack itself had trouble": worth another try later. Any other `ok: false` answer
@@ -21,9 +26,35 @@ TIMEOUT_S = 10
 TEMPORARY = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 
 
-def web_client(settings: Settings) -> WebClient:
+class CountedWebClient(WebClient):
+    """A WebClient that counts its calls into a bot's Metrics: by method and result, and Slack's 429s."""
+
+    metrics: Metrics | None = None
+
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
+        if self.metrics is None:
+            return super().api_call(api_method, **kwargs)
+        method = api_method.split("?", 1)[0][:60]
+        try:
+            response = super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            limited = exc.response.status_code == 429
+            if limited:
+                self.metrics.slack_rate_limited.labels(method).inc()
+            self.metrics.slack_calls.labels(method, "ratelimited" if limited else "error").inc()
+            raise
+        except Exception:
+            self.metrics.slack_calls.labels(method, "error").inc()
+            raise
+        self.metrics.slack_calls.labels(method, "ok").inc()
+        return response
+
+
+def web_client(settings: Settings, *, metrics: Metrics | None = None) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S, retry_handlers=[])
+    client = CountedWebClient(token=token, base_url=settings.slack_api_url, timeout=TIMEOUT_S, retry_handlers=[])
+    client.metrics = metrics
+    return client
 
 
 def responder(response_url: str) -> WebhookClient:

@@ -1,0 +1,67 @@
+"""How log lines look: text (the default) or, with OPSBOT_LOG_FORMAT=json, one JSON object per line
+(`time`, `level`, `logger`, `message`, `request_id` when the line belongs to a request, `exception` when
+there is one). A JSON line's message and exception pass through a Masker that knows the bot's own Slack
+credentials and the secrets the config names (`use_secrets`, called once they are loaded), and
+credential-shaped text.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from bot.masking import Masker
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("opsbot_request_id", default=None)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MAX_REQUEST_ID = 64
+
+
+@contextmanager
+def request(given: str | None = None) -> Iterator[str]:
+    """Lines logged inside carry this request id: the caller's (an X-Request-Id header), or a new one."""
+    rid = (given or "").strip()[:MAX_REQUEST_ID] or uuid.uuid4().hex[:16]
+    token = request_id.set(rid)
+    try:
+        yield rid
+    finally:
+        request_id.reset(token)
+
+
+class _Masked:
+    """The masker every formatter shares; replaced when the secrets are known."""
+
+    masker = Masker()
+
+
+def use_secrets(values: Iterable[str]) -> None:
+    """Mask these values (the bot's tokens, the config's secrets) in every log line from now on."""
+    _Masked.masker = Masker(values)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        mask = _Masked.masker
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": mask(record.getMessage()),
+        }
+        rid = request_id.get()
+        if rid is not None:
+            line["request_id"] = rid
+        if record.exc_info:
+            line["exception"] = mask(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line["exception"] = mask(record.exc_text)
+        if record.stack_info:
+            line["stack"] = mask(self.formatStack(record.stack_info))
+        return json.dumps(line, ensure_ascii=False)
+
+
+def formatter(kind: str) -> logging.Formatter:
+    """The formatter for OPSBOT_LOG_FORMAT (`text` or `json`; anything else is text)."""
+    return JsonFormatter() if kind.strip().lower() == "json" else logging.Formatter(TEXT_FORMAT)
