@@ -1,6 +1,8 @@
 """Three `opsbot serve` replicas on one PostgreSQL behind a round-robin load balancer of the test's own, through
-an Alertmanager storm, escalations, slash commands and a scheduled checklist, and one of them `kill -9`ed at the
-moment a Confirm reaches it (the replica that leads the scheduler, so the schedule changes hands too).
+an Alertmanager storm, escalations, slash commands and a scheduled checklist. One of them is `kill -9`ed the
+moment it has acknowledged one Confirm and received another; it is the replica that leads the scheduler, so the
+schedule changes hands too, with a checklist slot falling due 2 s later (moved there in the shared job store:
+cron has minute granularity, and the suite cannot wait for the next minute).
 
 The balancer (`RoundRobin`) forwards each HTTP request to the next replica; a replica that refuses the
 connection (dead) is skipped for the next one. A replica that dies after the request reached it gets the client
