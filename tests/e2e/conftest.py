@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -109,6 +110,12 @@ class BotLauncher:
     def __call__(self, config: dict | None = None, *, command: str = "serve", **env_overrides: str) -> BotProcess:
         self.config_path.write_text(yaml.safe_dump(config or {"services": []}))
         return self._launch(command, 0, env_overrides)
+
+    def replicas(self, config: dict, n: int, **env_overrides: str) -> list[BotProcess]:
+        """`n` `opsbot serve` processes on the same config and database, started at once."""
+        self.config_path.write_text(yaml.safe_dump(config))
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(lambda _: self._launch("serve", 0, env_overrides), range(n)))
 
     def _launch(self, command: str, port: int, env_overrides: dict[str, str]) -> BotProcess:
         env = bot_env(**{**self.base_env, "OPSBOT_CONFIG": str(self.config_path), **env_overrides})
