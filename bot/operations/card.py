@@ -29,6 +29,7 @@ VERB = {"rollback": "Roll back", "backup": "Back up", "scale": "Scale", "restart
         "run": "Run"}
 NOUN = {"rollback": "Rollback", "backup": "Backup", "scale": "Scaling", "restart": "Restart", "redrive": "Redrive",
         "run": "Run"}
+ANYONE = "anyone in the channel"            # who may confirm an operation no role restricts
 
 
 def confirmers(perms: Permissions, kind: str, action_roles: tuple[str, ...] | None = None) -> str:
@@ -40,7 +41,7 @@ def confirmers(perms: Permissions, kind: str, action_roles: tuple[str, ...] | No
 
     if roles is None or action_roles is None:
         either = roles if roles is not None else action_roles
-        return "anyone in the channel" if either is None else names(either)
+        return ANYONE if either is None else names(either)
     if set(action_roles) <= set(roles):         # the action's roles alone say it
         return names(action_roles)
     return ("admins, or people with " + " / ".join(f"`{r}`" for r in action_roles) + " who also have "
@@ -77,7 +78,8 @@ def render(a: ActionRecord, *, now: datetime, perms: Permissions) -> Reply:
     if a.state is ActionState.AWAITING and not a.expired(now):
         head = f":warning: *{VERB[a.kind]} {subject}?* Requested by <@{a.requested_by}>."
         who = confirmers(perms, a.kind, plan.roles)
-        rule = f"Only {who} may confirm" if a.approvals_required < 2 else approvals.progress(
+        alone = "Anyone in the channel may confirm" if who == ANYONE else f"Only {who} may confirm"
+        rule = alone if a.approvals_required < 2 else approvals.progress(
             a, confirmers=who, requester_may=permissions.may_run(perms, a.requested_by, a.kind))
         return Reply(text=f"Confirm {a.kind} of {a.subject}: {plan.current} -> {plan.desired}", ephemeral=False,
                      card=ref(a.id), blocks=(
