@@ -1,13 +1,21 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create .venv on first use.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
+PY_OK := import sys; sys.exit(sys.version_info < (3, 11))  # pyproject.toml: requires-python >= 3.11
 BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check --no-compile  # bytecode is written on first import: ~20 s less to install
 
 .PHONY: demo test install dev lint bench clean
 
+# A .venv made by an older Python is made again, not reused; a Python too old to make one is named, with the fix.
 $(BIN)/opsbot: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c '$(PY_OK)' 2>/dev/null; then \
+		echo "opsbot: $(VENV) was made with $$($(BIN)/python -V 2>&1); making it again" >&2; rm -rf $(VENV); fi
+	@test -x $(BIN)/python || { $(PYTHON) -c '$(PY_OK)' 2>/dev/null || { \
+		echo "opsbot needs Python 3.11 or newer, and $(PYTHON) is $$($(PYTHON) -V 2>&1 || echo 'not found')." \
+		"Install Python 3.11+ and run: make $(or $(MAKECMDGOALS),demo) PYTHON=python3.11" >&2; exit 1; }; \
+		$(PYTHON) -m venv $(VENV); }
+	@echo "opsbot: installing into $(VENV) (the first time takes a minute or two)…" >&2
 	@$(BIN)/python -m pip install $(PIP_FLAGS) -e . 2>&1 | grep -v "is ignored: it is neither" >&2 || true
 	@$(BIN)/python -c "import bot, slack_bolt, sqlalchemy, httpx" || { echo "install failed" >&2; exit 1; }
 	@touch $@
