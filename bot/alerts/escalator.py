@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import business_time, incidents
@@ -32,7 +31,7 @@ from bot.config import OpsConfig
 from bot.incidents.card import ref as incident_ref
 from bot.metrics import Metrics
 from bot.reply import escape
-from bot.storage.db import session_scope, transient
+from bot.storage.db import one_pass, session_scope
 from bot.storage.models import Alert, Incident
 
 log = logging.getLogger(__name__)
@@ -107,14 +106,7 @@ class Escalator:
 
     def run_forever(self, stop: threading.Event, *, every_s: float = 5.0) -> None:
         while not stop.is_set():
-            ok = False
-            try:
-                self.run_once()
-                ok = True
-            except OperationalError as exc:
-                log.warning("escalation pass failed on the database (%s); retrying", transient(exc))
-            except Exception:
-                log.exception("escalation pass failed; retrying")
+            ok = one_pass("escalation", self.run_once, failed=None, log=log) is not None
             self.metrics.escalation_pass(ok=ok, at=time.time())
             stop.wait(every_s)
 

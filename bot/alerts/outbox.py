@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import maintenance, notices, service, storm
@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.config.alerts import AlertSettings
 from bot.delivery import BACKGROUND, CLAIM_FOR, NOTICE, Board, DeliveryError, RateLimitedError, RetryPolicy
 from bot.metrics import Metrics
-from bot.storage.db import commit_without_waiting_for_disk, session_scope, transient
+from bot.storage.db import commit_without_waiting_for_disk, one_pass, session_scope
 from bot.storage.models import Alert, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -252,14 +252,6 @@ class Outbox:
 
     def run_forever(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
         while not stop.is_set():
-            try:
-                sent = self.run_once()
-            except OperationalError as exc:
-                log.warning("outbox pass failed on the database (%s); retrying", transient(exc))
-                sent = 0
-            except Exception:
-                log.exception("outbox pass failed; retrying")
-                sent = 0
-            if not sent:
+            if not one_pass("outbox", self.run_once, failed=0, log=log):
                 self._wake.wait(idle_s)
                 self._wake.clear()

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import incidents
@@ -30,7 +29,7 @@ from bot.incidents import POSTMORTEM_DUE, IncidentRecord, postmortem_due
 from bot.incidents import card as incident_card
 from bot.incidents.postmortem import REMINDER_KEY
 from bot.reply import escape, truncate
-from bot.storage.db import session_scope, transient
+from bot.storage.db import one_pass, session_scope
 from bot.storage.models import Incident, IncidentStatus
 
 log = logging.getLogger(__name__)
@@ -82,10 +81,5 @@ class PostmortemReminders:
 
     def run_forever(self, stop: threading.Event, *, every_s: float = EVERY_S) -> None:
         while not stop.is_set():
-            try:
-                self.run_once()
-            except OperationalError as exc:
-                log.warning("postmortem reminder pass failed on the database (%s); retrying", transient(exc))
-            except Exception:
-                log.exception("postmortem reminder pass failed; retrying")
+            one_pass("postmortem reminder", self.run_once, failed=None, log=log)
             stop.wait(every_s)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import notices
@@ -41,7 +40,7 @@ from bot.incidents.channels import ChannelRecord, State
 from bot.reply import CardKind, CardRef
 from bot.slack.board import SlackBoard
 from bot.slack.client import translated
-from bot.storage.db import session_scope, transient
+from bot.storage.db import one_pass, session_scope
 
 log = logging.getLogger(__name__)
 NAMES = 5                          # the name, then -2 … -5, before giving up on `name_taken`
@@ -85,15 +84,7 @@ class IncidentChannelWorker:
 
     def run_forever(self, stop: threading.Event, *, idle_s: float = 0.5) -> None:
         while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except OperationalError as exc:
-                log.warning("incident channel pass failed on the database (%s); retrying", transient(exc))
-                busy = 0
-            except Exception:
-                log.exception("incident channel pass failed; retrying")
-                busy = 0
-            if not busy:
+            if not one_pass("incident channel", self.run_once, failed=0, log=log):
                 stop.wait(idle_s)
 
     def _step(self, room: ChannelRecord) -> None:

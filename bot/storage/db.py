@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Dialect
@@ -22,6 +22,7 @@ from bot.storage.errors import check_url, unusable_driver
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -157,6 +158,19 @@ def commit_without_waiting_for_disk(session: Session) -> None:
     SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def one_pass(what: str, run_once: Callable[[], T], *, failed: T, log: logging.Logger) -> T:
+    """One pass of a worker that runs until stopped: what `run_once` returns, or `failed` when it raised. A
+    database error is one WARNING line (the next pass may not meet it again); anything else is logged with its
+    traceback. Either way the worker goes on."""
+    try:
+        return run_once()
+    except OperationalError as exc:
+        log.warning("%s pass failed on the database (%s); retrying", what, transient(exc))
+    except Exception:
+        log.exception("%s pass failed; retrying", what)
+    return failed
 
 
 def transient(exc: OperationalError) -> str:
