@@ -153,9 +153,10 @@ def execute(ctx: CommandContext, text: str, *, source: str) -> Reply:
         except OpsError as exc:
             reply = text_reply(str(exc), outcome=exc.outcome)
         except AdapterError as exc:
-            later = " It may work if you try again in a minute." if exc.temporary and "try again" not in str(exc) \
-                else ""
-            reply = text_reply(f":warning: {exc}{later}",
+            said = str(exc)
+            later = ("" if said.endswith((".", "!", "?")) else ".") + " It may work if you try again in a minute." \
+                if exc.temporary and "try again" not in said else ""
+            reply = text_reply(f":warning: {said}{later}",
                                outcome=_ADAPTER_OUTCOME.get(type(exc), AuditOutcome.ADAPTER_ERROR))
         except Exception:
             ref = new_ref()
