@@ -2,28 +2,37 @@
 # Mount your config at /config/ops.yaml; the SQLite database lives in the /data volume
 # (set DATABASE_URL=postgresql+psycopg://... to use PostgreSQL instead). Kubernetes: deploy/, docs/deploy.md.
 #
-# Two stages: `build` makes the wheel and installs it into a venv (/opt/opsbot) that has no pip, setuptools
-# or wheel; `runtime` copies only that venv onto python:3.11-slim, removes the base image's pip and
-# setuptools, adds tini and a non-root user. tests/test_dockerfile.py checks this shape without a daemon.
+# Two stages: `build` installs exactly what uv.lock names (versions and hashes) into a venv (/opt/opsbot) that
+# uv makes without pip, setuptools or wheel; `runtime` copies only that venv onto python:3.11-slim, removes the
+# base image's pip and setuptools, adds tini and a non-root user. tests/test_dockerfile.py checks this shape
+# without a daemon, and that uv's version here is the Makefile's (UV_VERSION).
 
 FROM python:3.11-slim AS build
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/opt/opsbot \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy
+
+RUN pip install uv==0.13.9
 
 WORKDIR /src
+# The locked dependencies first, in their own layer: a change to opsbot's code does not download them again.
 # pyproject.toml names README.md as the package's long description, so it is copied too.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-editable --no-install-project
 COPY bot ./bot
 COPY commands ./commands
 COPY integrations ./integrations
 COPY schedules ./schedules
-# The builder's pip installs into a venv made without pip (`pip --python`), so nothing to build or install
-# packages with reaches the runtime stage. Byte code is compiled here: the runtime root is read-only.
-RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && python -m venv --without-pip /opt/opsbot \
-    && pip --python /opt/opsbot/bin/python install /wheels/*.whl
+# opsbot itself as a wheel (not editable: /src stays behind). Byte code is compiled here
+# (UV_COMPILE_BYTECODE): the runtime root is read-only.
+RUN uv sync --locked --no-editable
 
 
 FROM python:3.11-slim AS runtime

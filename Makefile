@@ -3,25 +3,41 @@ PYTHON ?= python3
 VENV ?= .venv
 PY_OK := import sys; sys.exit(sys.version_info < (3, 11))  # pyproject.toml: requires-python >= 3.11
 BIN := $(VENV)/bin
-PIP_FLAGS := --quiet --disable-pip-version-check --no-compile  # bytecode is written on first import: ~20 s less to install
+PIP_FLAGS := --quiet --disable-pip-version-check
+# Installs come from uv.lock (every package, its version and its hashes, for every platform), made and read by
+# this uv, which pip puts into the venv first. `make lock` remakes uv.lock after a change to pyproject.toml.
+UV_VERSION := 0.13.9
+UV := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) UV_PYTHON=$(abspath $(BIN))/python UV_PYTHON_DOWNLOADS=never $(BIN)/uv
+# --locked: refuse a uv.lock that pyproject.toml has moved away from; --inexact: leave the other extras and uv.
+SYNC := $(UV) sync --locked --inexact --quiet
 
-.PHONY: demo test install dev lint bench clean
+.PHONY: demo test install dev lint lock bench clean
 
 # A .venv made by an older Python is made again, not reused; a Python too old to make one is named, with the fix.
-$(BIN)/opsbot: pyproject.toml
+# Then the pinned uv, into the venv (pip is quiet, and skipped when that uv is there already).
+define venv_with_uv
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c '$(PY_OK)' 2>/dev/null; then \
 		echo "opsbot: $(VENV) was made with $$($(BIN)/python -V 2>&1); making it again" >&2; rm -rf $(VENV); fi
 	@test -x $(BIN)/python || { $(PYTHON) -c '$(PY_OK)' 2>/dev/null || { \
 		echo "opsbot needs Python 3.11 or newer, and $(PYTHON) is $$($(PYTHON) -V 2>&1 || echo 'not found')." \
 		"Install Python 3.11+ and run: make $(or $(MAKECMDGOALS),demo) PYTHON=python3.11" >&2; exit 1; }; \
 		$(PYTHON) -m venv $(VENV); }
-	@echo "opsbot: installing into $(VENV) (the first time takes a minute or two)…" >&2
-	@$(BIN)/python -m pip install $(PIP_FLAGS) -e . 2>&1 | grep -v "is ignored: it is neither" >&2 || true
-	@$(BIN)/python -c "import bot, slack_bolt, sqlalchemy, httpx" || { echo "install failed" >&2; exit 1; }
+	@[ "$$($(BIN)/uv --version 2>/dev/null)" = "uv $(UV_VERSION)" ] || \
+		$(BIN)/python -m pip install $(PIP_FLAGS) "uv==$(UV_VERSION)" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	@test -x $(BIN)/uv || { echo "opsbot: could not install uv $(UV_VERSION) with pip (above)" >&2; exit 1; }
+endef
+
+$(BIN)/opsbot: pyproject.toml uv.lock
+	@echo "opsbot: installing into $(VENV) from uv.lock (about 60 packages; under a minute the first time)…" >&2
+	$(venv_with_uv)
+	@start=$$(date +%s); $(SYNC) && $(BIN)/python -c "import bot, slack_bolt, sqlalchemy, httpx" || { \
+		echo "opsbot: install failed (above). If uv.lock is out of date with pyproject.toml: make lock" >&2; \
+		exit 1; }; \
+	echo "opsbot: installed in $$(( $$(date +%s) - start )) s" >&2
 	@touch $@
 
 $(VENV)/.dev: $(BIN)/opsbot
-	@$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	@$(SYNC) --extra dev
 	@$(BIN)/python -c "import pytest, freezegun" || { echo "dev install failed" >&2; exit 1; }
 	@touch $@
 
@@ -38,9 +54,15 @@ test: $(VENV)/.dev  ## install dev dependencies and run every test (four workers
 	$(BIN)/python -m pytest -n 4 --dist worksteal $(PYTEST_ARGS)
 
 $(VENV)/.lint: $(VENV)/.dev
-	@$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[lint]' 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+	@$(SYNC) --extra dev --extra lint
 	@$(BIN)/python -c "import mypy, importlinter" || { echo "lint install failed" >&2; exit 1; }
 	@touch $@
+
+# After a change to the dependencies in pyproject.toml (reaches PyPI): `make lock`; to move every pin to
+# the newest release allowed: `make lock LOCK_ARGS=--upgrade`.
+lock:
+	$(venv_with_uv)
+	$(UV) lock $(LOCK_ARGS)
 
 lint: $(VENV)/.lint  ## ruff, mypy --strict and the import-linter layer contracts (installs the lint extra)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -77,10 +78,22 @@ def test_two_stages_on_the_same_python() -> None:
     assert BUILD.base == RUNTIME.base and RUNTIME.base.startswith("python:3.11-slim")
 
 
-def test_the_builder_installs_the_wheel_into_a_venv_without_pip() -> None:
-    run = " && ".join(BUILD.all("RUN"))
-    assert "pip wheel" in run and "venv --without-pip /opt/opsbot" in run
-    assert "--python /opt/opsbot/bin/python install /wheels/" in run
+def test_the_builder_installs_from_the_lock_into_a_venv_without_pip() -> None:
+    env, runs = BUILD.env(), BUILD.all("RUN")
+    assert env["UV_PROJECT_ENVIRONMENT"] == "/opt/opsbot"      # uv makes it: no pip, setuptools or wheel inside
+    assert env["UV_PYTHON_DOWNLOADS"] == "never" and env["UV_COMPILE_BYTECODE"] == "1"
+    assert "pyproject.toml uv.lock README.md ./" in BUILD.all("COPY")[0]
+    syncs = [run for run in runs if run.startswith("uv sync")]
+    assert syncs and all("--locked" in run and "--no-editable" in run for run in syncs)
+    assert not any("--extra" in run for run in syncs)           # no dev or lint packages in the image
+    assert not any("pip install" in run and "uv==" not in run for run in runs)
+
+
+def test_the_image_and_make_use_the_same_uv() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    pinned = re.search(r"^UV_VERSION := (\S+)$", makefile, re.M)
+    assert pinned, "Makefile: UV_VERSION"
+    assert f"pip install uv=={pinned[1]}" in BUILD.all("RUN")
 
 
 def test_the_runtime_copies_only_the_venv_and_drops_pip_and_setuptools() -> None:
