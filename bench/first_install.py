@@ -1,0 +1,111 @@
+"""The first `make demo` on a fresh machine: how long its install takes with empty caches, beside plain pip
+installing the very same locked files, measured in the same run.
+
+Both start from a copy of the project's tracked files in a new directory, in a container-like environment:
+a new empty HOME (no ~/.cache), PIP_NO_CACHE_DIR=1 and UV_NO_CACHE=1, no pip configuration file
+(PIP_CONFIG_FILE=/dev/null: no local wheel folders or mirrors this machine may name), PATH and the
+certificates only.
+- opsbot: `echo "/ops help" | make demo` until it exits: the venv, the pinned uv, `uv sync --locked`, the demo
+  world starting and one answer. It must print its progress line; the bound is 60 s (issue 14).
+- peer: a venv and `pip install --require-hashes --no-deps` of the same files, exported from uv.lock, then
+  opsbot itself: the install alone, as the lock would cost without uv.
+It reaches PyPI (a bench, not a test). Prints; does not gate (exit 0 whatever the figures).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BOUND_S = 60.0
+PROGRESS = "opsbot: installing into"
+
+
+def fresh_copy(into: Path) -> Path:
+    """The tracked files as they are on disk (uncommitted edits included), nothing else: no .venv, no caches."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source, target = ROOT / name, into / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return into
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+           "PIP_NO_CACHE_DIR": "1", "UV_NO_CACHE": "1", "PIP_CONFIG_FILE": os.devnull,
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "HTTPS_PROXY", "https_proxy", "NO_PROXY"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def timed(cmd: list[str] | str, cwd: Path, env: dict[str, str], stdin: str = "",
+          ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    done = subprocess.run(cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
+                          shell=isinstance(cmd, str), timeout=900)
+    return time.monotonic() - started, done
+
+
+def first_demo(work: Path) -> tuple[float, str]:
+    """`echo "/ops help" | make demo`: the install, the demo world starting, one answer, the exit."""
+    project = fresh_copy(work / "opsbot")
+    seconds, done = timed(["make", "--no-print-directory", "demo"], project, clean_env(work / "home-make"),
+                          stdin="/ops help\n")
+    if done.returncode != 0 or "what I can do" not in done.stdout:
+        raise SystemExit(f"make demo failed:\n{done.stdout}{done.stderr}")
+    progress = [line for line in done.stderr.splitlines() if line.startswith("opsbot: install")]
+    if not progress or PROGRESS not in progress[0]:
+        raise SystemExit(f"make demo showed no progress line ({PROGRESS!r}):\n{done.stderr}")
+    return seconds, " / ".join(progress)
+
+
+def pip_install(work: Path, uv: Path) -> float:
+    project = fresh_copy(work / "opsbot-pip")
+    env = clean_env(work / "home-pip")
+    exported = subprocess.run([str(uv), "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet",
+                               "-o", str(work / "requirements.txt")], cwd=project, env=env, capture_output=True,
+                              text=True)
+    if exported.returncode != 0:
+        raise SystemExit(f"uv export failed: {exported.stderr}")
+    venv_python = project / ".venv" / "bin" / "python"
+    steps = (f"{sys.executable} -m venv .venv && {venv_python} -m pip install --quiet --require-hashes --no-deps "
+             f"-r {work / 'requirements.txt'} && {venv_python} -m pip install --quiet --no-deps -e .")
+    seconds, done = timed(steps, project, env)
+    if done.returncode != 0:
+        raise SystemExit(f"pip install failed:\n{done.stderr}")
+    return seconds
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="opsbot-first-install-") as tmp:
+        work = Path(tmp)
+        ours, progress = first_demo(work)
+        peer = pip_install(work, work / "opsbot" / ".venv" / "bin" / "uv")
+    ratio = ours / peer
+    print(f"{'row':<44} {'seconds':>8} {'peer s':>7} {'x peer':>7}  bound")
+    row = "first make demo (/ops help), empty caches"
+    print(f"{row:<44} {ours:>8.1f} {peer:>7.1f} {ratio:>7.2f}  <= {BOUND_S:.0f} s")
+    print(f"progress shown: {progress}")
+    met = ours <= BOUND_S
+    print(f"met: {'yes' if met else 'NO'}")
+    summary = os.environ.get("OPSBOT_BENCH_SUMMARY")
+    if summary:
+        row = {"bench": "first_install.py", "row": "first `echo /ops help | make demo`, empty caches",
+               "figure": f"{ours:.1f} s", "peer": f"pip, same locked files: {peer:.1f} s",
+               "ratio": f"{ratio:.2f}x", "bound": f"<= {BOUND_S:.0f} s", "met": "yes" if met else "no"}
+        Path(summary).write_text(json.dumps([row]))
+
+
+if __name__ == "__main__":
+    main()
