@@ -6,9 +6,10 @@ a new empty HOME (no ~/.cache), PIP_NO_CACHE_DIR=1 and UV_NO_CACHE=1, no pip con
 (PIP_CONFIG_FILE=/dev/null: no local wheel folders or mirrors this machine may name), PATH and the
 certificates only.
 - opsbot: `echo "/ops help" | make demo` until it exits: the venv, the pinned uv, `uv sync --locked`, the demo
-  world starting and one answer. It must print its progress line; the bound is 60 s (issue 14).
-- peer: a venv and `pip install --require-hashes --no-deps` of the same files, exported from uv.lock, then
-  opsbot itself: the install alone, as the lock would cost without uv.
+  world starting and one answer. It must print its progress line; the bound is 60 s (issue 14). And
+  `make dev` from nothing, the install `make test` does first: bound 90 s.
+- peer: a venv and `pip install --require-hashes --no-deps` of the same files (with the dev extra for the
+  second row), exported from uv.lock, then opsbot itself: the install alone, as the lock would cost without uv.
 It reaches PyPI (a bench, not a test). Prints; does not gate (exit 0 whatever the figures).
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BOUND_S = 60.0
+DEMO_BOUND_S = 60.0
+TEST_BOUND_S = 90.0
 PROGRESS = "opsbot: installing into"
 
 
@@ -70,17 +72,27 @@ def first_demo(work: Path) -> tuple[float, str]:
     return seconds, " / ".join(progress)
 
 
-def pip_install(work: Path, uv: Path) -> float:
-    project = fresh_copy(work / "opsbot-pip")
-    env = clean_env(work / "home-pip")
-    exported = subprocess.run([str(uv), "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet",
-                               "-o", str(work / "requirements.txt")], cwd=project, env=env, capture_output=True,
-                              text=True)
+def first_dev(work: Path) -> float:
+    """`make dev` from nothing: the install `make test` does before its first test (runtime and dev extra)."""
+    project = fresh_copy(work / "opsbot-dev")
+    seconds, done = timed(["make", "--no-print-directory", "dev"], project, clean_env(work / "home-dev"))
+    if done.returncode != 0:
+        raise SystemExit(f"make dev failed:\n{done.stdout}{done.stderr}")
+    return seconds
+
+
+def pip_install(work: Path, uv: Path, name: str, extras: tuple[str, ...] = ()) -> float:
+    project = fresh_copy(work / name)
+    env = clean_env(work / f"home-{name}")
+    wanted = [arg for extra in extras for arg in ("--extra", extra)]
+    requirements = work / f"{name}.txt"
+    exported = subprocess.run([str(uv), "export", "--frozen", "--no-emit-project", "--quiet", *wanted,
+                               "-o", str(requirements)], cwd=project, env=env, capture_output=True, text=True)
     if exported.returncode != 0:
         raise SystemExit(f"uv export failed: {exported.stderr}")
     venv_python = project / ".venv" / "bin" / "python"
     steps = (f"{sys.executable} -m venv .venv && {venv_python} -m pip install --quiet --require-hashes --no-deps "
-             f"-r {work / 'requirements.txt'} && {venv_python} -m pip install --quiet --no-deps -e .")
+             f"-r {requirements} && {venv_python} -m pip install --quiet --no-deps -e .")
     seconds, done = timed(steps, project, env)
     if done.returncode != 0:
         raise SystemExit(f"pip install failed:\n{done.stderr}")
@@ -90,21 +102,25 @@ def pip_install(work: Path, uv: Path) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="opsbot-first-install-") as tmp:
         work = Path(tmp)
-        ours, progress = first_demo(work)
-        peer = pip_install(work, work / "opsbot" / ".venv" / "bin" / "uv")
-    ratio = ours / peer
-    print(f"{'row':<44} {'seconds':>8} {'peer s':>7} {'x peer':>7}  bound")
-    row = "first make demo (/ops help), empty caches"
-    print(f"{row:<44} {ours:>8.1f} {peer:>7.1f} {ratio:>7.2f}  <= {BOUND_S:.0f} s")
+        demo, progress = first_demo(work)
+        uv = work / "opsbot" / ".venv" / "bin" / "uv"
+        demo_peer = pip_install(work, uv, "pip-runtime")
+        dev = first_dev(work)
+        dev_peer = pip_install(work, uv, "pip-dev", ("dev",))
+    rows = [("first `echo /ops help | make demo`, empty caches", demo, demo_peer, DEMO_BOUND_S),
+            ("first `make dev` (make test's install), empty caches", dev, dev_peer, TEST_BOUND_S)]
+    print(f"{'row':<54} {'seconds':>8} {'pip s':>6} {'x pip':>6}  bound")
+    for row, ours, peer, bound in rows:
+        print(f"{row:<54} {ours:>8.1f} {peer:>6.1f} {ours / peer:>6.2f}  <= {bound:.0f} s: "
+              f"{'met' if ours <= bound else 'NOT met'}")
     print(f"progress shown: {progress}")
-    met = ours <= BOUND_S
-    print(f"met: {'yes' if met else 'NO'}")
     summary = os.environ.get("OPSBOT_BENCH_SUMMARY")
     if summary:
-        row = {"bench": "first_install.py", "row": "first `echo /ops help | make demo`, empty caches",
-               "figure": f"{ours:.1f} s", "peer": f"pip, same locked files: {peer:.1f} s",
-               "ratio": f"{ratio:.2f}x", "bound": f"<= {BOUND_S:.0f} s", "met": "yes" if met else "no"}
-        Path(summary).write_text(json.dumps([row]))
+        Path(summary).write_text(json.dumps([
+            {"bench": "first_install.py", "row": row, "figure": f"{ours:.1f} s",
+             "peer": f"pip, same locked files: {peer:.1f} s", "ratio": f"{ours / peer:.2f}x",
+             "bound": f"<= {bound:.0f} s", "met": "yes" if ours <= bound else "no"}
+            for row, ours, peer, bound in rows]))
 
 
 if __name__ == "__main__":
