@@ -234,7 +234,8 @@ def _slack(args: argparse.Namespace, settings: Settings, stopping: Stopping) -> 
 
 
 def _mask_in_logs(settings: Settings, config: OpsConfig) -> None:
-    """JSON log lines hide the bot's own credentials and every secret the config names (as commands do)."""
+    """Log lines (text and JSON) hide the bot's own credentials and every secret the config names (as commands
+    do)."""
     from bot.config.secrets import revealed_values
     from bot.logfmt import use_secrets
 

@@ -1,8 +1,12 @@
-"""How log lines look: text (the default) or, with OPSBOT_LOG_FORMAT=json, one JSON object per line
-(`time`, `level`, `logger`, `message`, `request_id` when the line belongs to a request, `exception` when
-there is one). A JSON line's message and exception pass through a Masker that knows the bot's own Slack
-credentials and the secrets the config names (`use_secrets`, called once they are loaded), and
-credential-shaped text.
+"""How log lines look: text (the default; ` [req=<id>]` after the message when the line belongs to a
+request) or, with OPSBOT_LOG_FORMAT=json, one JSON object per line (`time`, `level`, `logger`, `message`,
+`request_id` when the line belongs to a request, `exception` when there is one). In both formats the message,
+the traceback and the stack pass through a Masker that knows the bot's own Slack credentials and the secrets
+the config names (`use_secrets`, called once they are loaded), and credential-shaped text.
+
+A request's id is a contextvar: work a request hands to another thread (a command's work after its ack, the
+operation it starts) carries it when that thread runs the work in the request's copied context
+(`contextvars.copy_context()` at hand-off; bot.slack.bolt, bot.operations.runner).
 """
 from __future__ import annotations
 
@@ -43,6 +47,30 @@ def use_secrets(values: Iterable[str]) -> None:
     _Masked.masker = Masker(values)
 
 
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT`, masked; the request id after the message, the traceback on the lines below."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        mask = _Masked.masker
+        record.message = mask(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        rid = request_id.get()
+        if rid is not None:
+            line += f" [req={rid}]"
+        # Not record.exc_text as logging.Formatter caches it: another handler's formatter may have set it unmasked.
+        if record.exc_info:
+            line += "\n" + mask(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line += "\n" + mask(record.exc_text)
+        if record.stack_info:
+            line += "\n" + mask(self.formatStack(record.stack_info))
+        return line
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         mask = _Masked.masker
@@ -64,4 +92,4 @@ class JsonFormatter(logging.Formatter):
 
 def formatter(kind: str) -> logging.Formatter:
     """The formatter for OPSBOT_LOG_FORMAT (`text` or `json`; anything else is text)."""
-    return JsonFormatter() if kind.strip().lower() == "json" else logging.Formatter(TEXT_FORMAT)
+    return JsonFormatter() if kind.strip().lower() == "json" else TextFormatter()

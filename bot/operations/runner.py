@@ -14,9 +14,12 @@ that serves Slack nor die silently with its process:
 - The outcome is stored with its audit row and its incident notes in one transaction, then the card is
   redrawn through the Board and a line goes to the card's thread. Messages are best effort (retried by the
   INTERACTIVE policy): a message that cannot be delivered never changes what happens to the operation.
+- An operation runs in a copy of the context it was submitted from: started by a request (a Confirm click,
+  a command), its log lines carry that request's id (bot.logfmt); started by the scheduler, none.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -92,6 +95,7 @@ class _Job:
     action: ActionRecord
     done: Future[ActionRecord | None]
     waited: bool                       # no worker was free when it was submitted
+    context: contextvars.Context       # the submitter's (its request id among it): the job runs in a copy
 
 
 class OperationRunner:
@@ -131,25 +135,28 @@ class OperationRunner:
             self._interrupt({action.id}, summary=STOPPED_QUEUED)
             done.set_result(None)
             return done
-        self._queue.put(_Job(action, done, waited))
+        self._queue.put(_Job(action, done, waited, contextvars.copy_context()))
         return done
 
     def _work(self) -> None:
         while True:
             job = self._queue.get()
+            job.context.run(self._one, job)
+
+    def _one(self, job: _Job) -> None:
+        with self._lock:
+            self._busy += 1
+        try:
+            job.done.set_result(self._run(job) if self._may_start(job) else None)
+        except BaseException as exc:          # _run catches what it can; never lose the worker thread
+            log.exception("operation %s: the runner itself failed", job.action.id)
+            job.done.set_exception(exc)
+        finally:
             with self._lock:
-                self._busy += 1
-            try:
-                job.done.set_result(self._run(job) if self._may_start(job) else None)
-            except BaseException as exc:          # _run catches what it can; never lose the worker thread
-                log.exception("operation %s: the runner itself failed", job.action.id)
-                job.done.set_exception(exc)
-            finally:
-                with self._lock:
-                    self._busy -= 1
-                    self._mine.pop(job.action.id, None)
-                    self._started.discard(job.action.id)
-                    self._idle.notify_all()
+                self._busy -= 1
+                self._mine.pop(job.action.id, None)
+                self._started.discard(job.action.id)
+                self._idle.notify_all()
 
     def _may_start(self, job: _Job) -> bool:
         """Not while stopping; and after a wait in line, only if nobody marked it interrupted meanwhile."""
@@ -172,6 +179,8 @@ class OperationRunner:
         outcome = self._apply(action)
         finished, touched = self._finish(action, outcome)
         self.metrics.operation_runs.labels(action.kind, "succeeded" if outcome.ok else "failed").inc()
+        log.info("operation %s (%s of %s) %s", action.id, action.kind, action.subject,
+                 "succeeded" if outcome.ok else "failed")
         icon = ":white_check_mark:" if outcome.ok else ":x:"
         self._say(finished, f"{icon} {NOUN[finished.kind]} of *{escape(finished.subject)}* "
                             f"{'finished' if outcome.ok else 'failed'}: {escape(outcome.summary)}")

@@ -3,10 +3,14 @@
 Acks come first. Slack waits at most 3 s for an ack but half an hour for an answer, so the pool that does a
 command's work after its ack (`AckFirstPool`) starts a task only once no request is waiting for its ack (or
 after MAX_DEFER_S): under a burst of commands the acks are not slowed by the work of the commands before them.
+
+Both pools (Bolt's listeners', and the work after the ack) run each task in a copy of the context it was
+submitted from: the lines a command logs on them carry its request's id (bot.logfmt).
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -69,16 +73,37 @@ class AckGate:
                 self._changed.wait(min(deadline, now + calm_in) - now if calm_in > 0 else deadline - now)
 
 
+class InContext(Executor):
+    """An executor whose tasks run in a copy of the submitter's context (its request id among it)."""
+
+    def __init__(self, pool: Executor) -> None:
+        self._pool = pool
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        context = contextvars.copy_context()
+
+        def in_context() -> T:
+            return context.run(fn, *args, **kwargs)
+
+        return self._pool.submit(in_context)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 class AckFirstPool(Executor):
-    """An executor whose tasks start once `gate` is quiet: the work after an ack yields to the acks in flight."""
+    """An executor whose tasks start once `gate` is quiet: the work after an ack yields to the acks in flight.
+    Each runs in a copy of the submitter's context."""
 
     def __init__(self, pool: Executor, gate: AckGate) -> None:
         self._pool, self._gate = pool, gate
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        context = contextvars.copy_context()
+
         def after_acks() -> T:
             self._gate.quiet()
-            return fn(*args, **kwargs)
+            return context.run(fn, *args, **kwargs)
 
         return self._pool.submit(after_acks)
 
@@ -107,7 +132,8 @@ def build_bolt_app(rt: Runtime, board: SlackBoard, *, work_pool: Executor | None
         client=board.client,
         signing_secret=secret.get_secret_value() if secret else None,
         request_verification_enabled=not socket_mode,
-        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="opsbot-listener"),
+        # Bolt submits each listener from the request's thread but does not carry its context over: InContext does.
+        listener_executor=InContext(ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="opsbot-listener")),
         token_verification_enabled=token_verification,
     )
     middleware.register(app)

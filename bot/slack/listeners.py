@@ -3,7 +3,9 @@
 Every listener acks first (Slack's 3-second rule) and hands the work to the bot's own pool, so a slow command
 never delays the ack of the next one. The work first stores the delivery's key (middleware.first_delivery):
 a delivery another replica already took is not run again. A button this version does not know gets a short
-ephemeral answer; refusals a person caused (a missing row, a missing role, done already) are logged at INFO.
+ephemeral answer; refusals a person caused (a missing row, a missing role, done already) are logged at INFO,
+and so is every other command run (its subcommand and outcome). The pool runs the work in the request's
+context, so these lines carry its request id (bot.slack.bolt, bot.logfmt).
 A reply is delivered after the command returns: a new card is posted (and its place remembered), changed cards
 are redrawn where they are, the rest goes to the response_url. A reply that shows only part of its text (logs)
 has its full text uploaded as a file first, and says where the file is.
@@ -201,6 +203,8 @@ def _run_command(rt: Runtime, board: SlackBoard, body: dict[str, Any], text: str
     reply = commands.execute(edge.context(rt, user_id), text, source="slack")
     if reply.outcome in REFUSED:
         log.info("/ops %.40r by %s refused: %s", text, user_id, reply.outcome.value)
+    else:                                   # one line per command run; its arguments are in the audit log
+        log.info("/ops %.32r by %s: %s", (text.split(maxsplit=1) or ["help"])[0], user_id, reply.outcome.value)
     reply = edge.attach(reply, user_id)
     if not edge.show_new_card(reply):
         edge.respond(reply, ephemeral=reply.ephemeral)
