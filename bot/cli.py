@@ -114,10 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging() -> None:
+def _setup_logging(cmd: str | None = None) -> None:
+    """Logs go to stderr at OPSBOT_LOG_LEVEL: INFO by default, WARNING for the console, whose terminal is the
+    conversation (an operator's INFO line between two answers reads as part of them)."""
     from bot.logfmt import formatter
 
-    level = os.environ.get("OPSBOT_LOG_LEVEL", "INFO").upper()
+    level = os.environ.get("OPSBOT_LOG_LEVEL", "WARNING" if cmd == "console" else "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(os.environ.get("OPSBOT_LOG_FORMAT", "text")))
     logging.basicConfig(level=level, handlers=[handler])
@@ -132,10 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stopping is not None:
             stopping.install()                      # first: before anything slow, and before PID 1 needs it
             limit_malloc_arenas()                   # before the threads that would each get an arena
-        _setup_logging()
+        _setup_logging(args.cmd)
         code, message = _run(args, stopping), None
     except Stopped as exc:
-        _setup_logging()                            # if the signal came first
+        _setup_logging(args.cmd)                    # if the signal came first
         log.info("opsbot stopped while starting (%s)", exc)
         return 0
     except KeyboardInterrupt:
@@ -193,8 +195,9 @@ def _run(args: argparse.Namespace, stopping: Stopping | None) -> int:
     if args.cmd == "console":
         from bot.app import build_console
 
-        build_console(settings, load_config(args.config or settings.config_path), user_id=args.user,
-                      demo=args.demo).run(sys.stdin, prompt=sys.stdin.isatty())
+        config = load_config(args.config or settings.config_path)
+        _mask_in_logs(settings, config)             # the console's log lines hide the same secrets
+        build_console(settings, config, user_id=args.user, demo=args.demo).run(sys.stdin, prompt=sys.stdin.isatty())
         return 0
     assert stopping is not None
     return _slack(args, settings, stopping)

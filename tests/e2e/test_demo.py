@@ -51,6 +51,7 @@ def test_an_alarm_is_acknowledged_and_a_rollback_confirmed_and_finished(tmp_path
     assert "RESOLVED" not in out and "resolved alert" not in out
     assert not SHORTCODE.findall(out), SHORTCODE.findall(out)
     assert "Traceback" not in result.stderr
+    assert " INFO " not in result.stderr, result.stderr        # the console's log level is WARNING by default
 
 
 def test_escalate_on_the_alarm_card_notifies_whoever_is_on_call(tmp_path):
