@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot import logfmt
 from bot.app import Bot
 from bot.http import HTTP_THREADS, MAX_REQUEST_BODY, StartResponse, WsgiApp
 from bot.slack.bolt import SLACK_PATH
@@ -122,19 +123,32 @@ class SocketModeTransport:
     listener: Listener
 
     def serve(self, bot: Bot, stop: threading.Event) -> None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         self.listener.start(bot.http)
         log.info("opsbot listening on http://%s:%s (alert receivers, /healthz, /readyz)", self.listener.host,
                  self.listener.port)
-        handler = SocketModeHandler(bot.bolt, self.app_token.get_secret_value())
+        handler = _socket_handler(bot, self.app_token.get_secret_value())
         try:
-            handler.connect()  # type: ignore[no-untyped-call]
+            handler.connect()
             if handler.client.is_connected():
                 log.info("opsbot connected to Slack over Socket Mode")
             else:        # slack_sdk logs why and keeps trying to reconnect on its own
                 log.warning("opsbot could not open the Socket Mode connection yet; it keeps retrying")
             wait_for(stop)
         finally:
-            handler.close()  # type: ignore[no-untyped-call]
+            handler.close()
             self.listener.stop()
+
+
+def _socket_handler(bot: Bot, app_token: str) -> Any:
+    """Bolt's Socket Mode handler, answering each envelope under its own request id (its envelope_id), as the
+    HTTP edge answers each request under one: log lines of the command's work after the ack carry it too."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.socket_mode.client import BaseSocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    class Handler(SocketModeHandler):
+        def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
+            with logfmt.request(req.envelope_id):
+                super().handle(client, req)  # type: ignore[arg-type]
+
+    return Handler(bot.bolt, app_token)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.fakes.socket_mode import FakeSocketMode
+from tests.waiting import wait_until
 
 CONFIG = {
     "channels": {"alerts": "C0ALERTS"},
@@ -39,6 +40,9 @@ def test_socket_mode_runs_everything_serve_runs(start_bot, fake_slack, socket_mo
     socket_mode.wait_ack(envelope, timeout=3)
     [answer] = fake_slack.wait_for("/response/help", timeout=10)
     assert answer.body["response_type"] == "ephemeral" and "/ops status" in json.dumps(answer.body["blocks"])
+    # The command's line, written on a work thread after the ack, carries the envelope's id as its request id.
+    wait_until(lambda: any(f"/ops 'help' by U0ALICE: ok [req={envelope}]" in line for line in bot.log), timeout=10,
+               what="the command's log line with the envelope id")
 
     # An alarm on the local port becomes a card (the outbox runs), then escalates (the escalator runs).
     posted = httpx.post(f"{bot.url}/alerts/alertmanager", json=ALERT, timeout=10)
