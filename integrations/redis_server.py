@@ -3,7 +3,7 @@
 The URL is a secret read at check time (`url: {secret: ENV}`); it and its password are cut out of any
 message shown. The client is made for one check and closed after it, without retries: a checklist run
 must not wait three times the timeout for a server that is down. redis-py is imported only when a `redis`
-check is first run (integrations.factory builds this lazily).
+check is first run (integrations.check_factory builds this lazily).
 """
 from __future__ import annotations
 
