@@ -218,8 +218,15 @@ def cells(entry: dict[str, Any]) -> list[str]:
     ratio = entry.get("ratio")
     met = {True: "yes", False: "no"}.get(entry.get("met"), "n/a")
     values = [entry.get("bench"), entry.get("row"), entry.get("figure"), entry.get("peer"),
-              f"{ratio:.2f}x" if isinstance(ratio, int | float) else "-", entry.get("bound"), met]
+              _ratio(ratio), entry.get("bound"), met]
     return [str(v or "-").replace("|", "\\|").replace("\n", " ") for v in values]
+
+
+def _ratio(ratio: object) -> str:
+    """Three decimals below 10x, so that 1.204x is not shown as 1.20x beside a bound of 1.2x and 'no'."""
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool):
+        return "-"
+    return f"{ratio:.3f}x" if abs(ratio) < 10 else f"{ratio:.1f}x"
 
 
 def table(header: str, entries: Iterable[dict[str, Any]]) -> str:

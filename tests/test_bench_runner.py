@@ -18,7 +18,7 @@ sys.path.insert(0, {str(ROOT / "bench")!r})
 from summary import record
 print("good's own table, as it prints alone")
 record("fast path", "12.0 ms", peer="floor 10.0 ms", ratio=1.2, bound="<= 1.5x", met=True)
-record("slow path", "40.0 ms", peer="floor 10.0 ms", ratio=4.0, bound="<= 1.5x", met=False)
+record("slow path", "123.5 ms", peer="floor 10.0 ms", ratio=12.345, bound="<= 1.5x", met=False)
 record("PostgreSQL rows", "not run: PostgreSQL unreachable")
 """
 
@@ -54,8 +54,8 @@ def test_one_table_with_every_bench_its_failures_and_the_machine(tmp_path: Path)
 
     assert done.returncode == 0, done.stderr
     rows = table_rows(done.stdout)
-    assert rows[("good", "fast path")] == ["good", "fast path", "12.0 ms", "floor 10.0 ms", "1.20x", "<= 1.5x", "yes"]
-    assert rows[("good", "slow path")][4:] == ["4.00x", "<= 1.5x", "no"]
+    assert rows[("good", "fast path")] == ["good", "fast path", "12.0 ms", "floor 10.0 ms", "1.200x", "<= 1.5x", "yes"]
+    assert rows[("good", "slow path")][4:] == ["12.3x", "<= 1.5x", "no"]
     assert rows[("good", "PostgreSQL rows")][2:] == ["not run: PostgreSQL unreachable", "-", "-", "-", "n/a"]
     assert rows[("bad", "the run")][2] == "failed (exit 1): could not reach the fake: connection refused"
     assert rows[("gone", "-")][2].startswith("not run:") and "gone.py is not on disk" in rows[("gone", "-")][2]
@@ -89,3 +89,14 @@ def test_an_unknown_bench_name_is_answered_with_the_known_ones() -> None:
     assert done.returncode == 2
     assert "no bench named status_fanot; the benches are: status_fanout, alert_ingest" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_bench_run_alone_prints_as_before_and_writes_no_summary(tmp_path: Path) -> None:
+    (tmp_path / "good.py").write_text(GOOD)
+
+    done = subprocess.run([sys.executable, str(tmp_path / "good.py")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=30, check=False, env={"PATH": "/usr/bin:/bin"})
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "good's own table, as it prints alone\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.py"]
