@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 from pgschema import postgres_schema  # bench/ is on sys.path first
+from summary import record
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
@@ -233,6 +234,23 @@ def bench_db(name: str, db_url: str, batches: int, peer_rate: Callable[[], float
           f"{statistics.median(empty) * 1000:.1f} ms)")
     print(f"{name:<10} while ingesting: 'database is locked' records {counts.get('locked', '?')}, "
           f"ERROR records {counts.get('errors', '?')}")
+    record(f"{name}: {BATCH}-alert batches over {KEYS} fingerprints (median of {ROUNDS} runs)",
+           f"{alerts_per_s:,.0f} alerts/s; 5xx {errors}, 'database is locked' {counts.get('locked', '?')}, "
+           f"ERROR {counts.get('errors', '?')}",
+           peer=f"Alertmanager {am_rate:,.0f} alerts/s" if am_rate else _peer_missing(),
+           ratio=alerts_per_s / am_rate if am_rate else None, bound=">= 1x Alertmanager's rate",
+           met=alerts_per_s >= am_rate if am_rate else None)
+    record(f"{name}: {BATCH} distinct new critical alerts in one batch, time to the 202 (median)",
+           f"{statistics.median(distinct):.3f} s (max {max(distinct):.3f})",
+           peer=f"empty batch {statistics.median(empty) * 1000:.1f} ms",
+           ratio=statistics.median(distinct) / statistics.median(empty), bound=f"<= {BOUND_DISTINCT_S} s",
+           met=statistics.median(distinct) <= BOUND_DISTINCT_S)
+
+
+def _peer_missing() -> str:
+    if shutil.which("prometheus-alertmanager") or shutil.which("alertmanager"):
+        return "peer failed: prometheus-alertmanager did not start"
+    return "peer missing: apt-get install prometheus-alertmanager"
 
 
 def main() -> None:

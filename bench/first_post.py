@@ -28,6 +28,7 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pgschema import postgres_schema  # noqa: E402 (bench/ is on sys.path first)
+from summary import record  # noqa: E402
 
 from bot.app import build_bot  # noqa: E402
 from bot.config import parse_config  # noqa: E402
@@ -40,6 +41,7 @@ CONFIG = {"channels": {"alerts": "C0BENCH"},
           "alerts": {"webhook": {"token_env": "OPSBOT_BENCH_TOKEN"}, "storm_threshold": 100_000,
                      "channel_interval": "1ms"}}      # one channel, one alert at a time: pacing is not measured
 POLL_S = 0.0005
+BOUND_MS = 50.0
 
 
 @contextmanager
@@ -132,13 +134,18 @@ def row(name: str, took: list[float], base: list[float] | None) -> str:
     med, p95 = statistics.median(took) * 1000, statistics.quantiles(took, n=20)[18] * 1000
     ratio = "" if base is None else (f"  ({med / (statistics.median(base) * 1000):4.1f}x the floor's median, "
                                      f"{p95 / (statistics.quantiles(base, n=20)[18] * 1000):4.1f}x its p95)")
+    if base is not None:
+        base_med, base_p95 = statistics.median(base) * 1000, statistics.quantiles(base, n=20)[18] * 1000
+        record(f"{name}, webhook -> first Slack call, {len(took)} alerts", f"median {med:.1f} ms, p95 {p95:.1f} ms",
+               peer=f"bare waitress -> Slack: median {base_med:.1f} ms, p95 {base_p95:.1f} ms",
+               ratio=med / base_med, bound=f"<= {BOUND_MS:.0f} ms (median and p95)", met=p95 <= BOUND_MS)
     return f"{name:<36} median {med:6.1f} ms   p95 {p95:6.1f} ms{ratio}"
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    print(f"webhook -> first Slack call, {n} alerts one after another (bound: 50 ms)")
+    print(f"webhook -> first Slack call, {n} alerts one after another (bound: {BOUND_MS:.0f} ms)")
     base = floor(n)
     print(row("floor: bare waitress -> Slack", base, None))
     with tempfile.TemporaryDirectory() as tmp:

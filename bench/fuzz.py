@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 import yaml
 from pgschema import postgres_schema  # bench/ is on sys.path first
+from summary import record
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
@@ -176,6 +177,17 @@ def report(run: Run) -> str:
     return "\n".join(lines)
 
 
+def summarize(run: Run) -> None:
+    """The run as one row for bench/run.py (nothing unless OPSBOT_BENCH_SUMMARY is set)."""
+    errors = sum(n for (level, _, _), n in log_findings(run.log).items() if level == "ERROR")
+    early, last = run.rss_kib[EARLY] / 1024, run.rss_kib[max(run.rss_kib)] / 1024
+    record(f"{run.db}: {run.tally.sent:,} signed inputs",
+           f"5xx {run.tally.server_errors()}, tracebacks {run.log.count('Traceback')}, ERROR {errors}, "
+           f"audited {'yes' if run.audited() else 'NO'}, health {run.health[0]}/{run.health[1]}, "
+           f"RSS {last:.1f} MiB", peer=f"RSS after {EARLY:,} inputs {early:.1f} MiB", ratio=run.ratio(),
+           bound=f"0 5xx, 0 tracebacks or ERROR, healthy, audited, RSS <= {RSS_BOUND}x", met=run.ok())
+
+
 @contextmanager
 def database(db: str, workdir: Path) -> Iterator[str | None]:
     if db == "sqlite":
@@ -206,6 +218,7 @@ def main() -> int:
                 continue
             run = fuzz(db, url, inputs=args.inputs, seed=args.seed, clients=args.clients, workdir=Path(tmp))
             print(report(run), flush=True)
+            summarize(run)
             ok = ok and run.ok()
     return 0 if ok else 1
 

@@ -41,6 +41,8 @@ from types import FrameType
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
+from summary import record  # noqa: E402 (bench/ is on sys.path first)
+
 from tests.fakes.fake_slack import FakeSlack  # noqa: E402
 
 STARTUP_S = 60.0          # spawn -> "listening on" and /readyz 200
@@ -331,6 +333,22 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def summarize(rows: list[Row]) -> None:
+    """Each `serve` row beside the floors, for bench/run.py (nothing unless OPSBOT_BENCH_SUMMARY is set)."""
+    floors = [r for r in rows if r.name.startswith("floor: ")]
+    peer = ", ".join(f"{r.name.removeprefix('floor: ')} " + (f"{r.rss_mib:.1f} MiB" if r.rss_mib else "failed")
+                     for r in floors if "python" not in r.name)
+    for r in rows:
+        if r.error:
+            lines = [line.strip() for line in r.error.splitlines() if line.strip()] or ["?"]
+            why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+            record(f"idle {r.name}", f"failed: {why}", peer=peer)
+        elif r.target_mib is not None and r.rss_mib is not None:
+            still = "" if r.settled else f", still moving after {SETTLE_S:.0f}s"
+            record(f"idle {r.name}", f"{r.rss_mib:.1f} MiB (peak {r.peak_mib or 0:.1f}{still})", peer=peer,
+                   ratio=r.x_bolt, bound=f"<= {r.target_mib:.0f} MiB (target)", met=r.rss_mib <= r.target_mib)
+
+
 def _terminated(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)          # unwinds through measure()'s finally: children are stopped
 
@@ -353,6 +371,7 @@ def main() -> int:
         print(json.dumps({"rows": [asdict(r) for r in rows], "env": extra}, indent=2))
     else:
         print(table(rows))
+    summarize(rows)
     return 1 if any(r.error for r in rows) else 0
 
 

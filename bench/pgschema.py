@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from summary import record  # bench/ is on sys.path first
+
 PG_URL = os.environ.get("OPSBOT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -21,7 +23,9 @@ def postgres_schema(prefix: str = "bench") -> Iterator[str | None]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001 - any failure here means: no PostgreSQL row
-        print(f"postgresql: skipped ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})")
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+        print(f"postgresql: skipped ({why})")
+        record("PostgreSQL rows", f"not run: PostgreSQL unreachable at OPSBOT_BENCH_POSTGRES_URL ({why})")
         admin.dispose()
         yield None
         return

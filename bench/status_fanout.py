@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from summary import record  # bench/ is on sys.path first
+
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -75,6 +77,9 @@ def main() -> None:
                 ratio = wall / floor
                 verdict = "meets" if ratio <= BOUND else f"MISSES the {BOUND}x bound"
                 print(f"{count:>8} {delay * 1000:>4.0f}ms {floor:>9.3f}s {wall:>7.3f}s {ratio:>6.2f}x  {verdict}")
+                record(f"/ops status, {count} services of {delay * 1000:.0f} ms (median of {ROUNDS})",
+                       f"{wall:.3f} s", peer=f"one check alone {floor:.3f} s", ratio=ratio, bound=f"<= {BOUND}x",
+                       met=ratio <= BOUND)
     finally:
         if targets.stdin is not None:
             targets.stdin.close()
