@@ -69,13 +69,8 @@ lint: $(VENV)/.lint  ## ruff, mypy --strict and the import-linter layer contract
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-bench: $(VENV)/.dev  ## print the speed and memory figures (bench/), each beside its floor measured in the same run
-	$(BIN)/python bench/status_fanout.py
-	$(BIN)/python bench/alert_ingest.py
-	$(BIN)/python bench/first_post.py
-	$(BIN)/python bench/idle_rss.py
-	$(BIN)/python bench/ack_latency.py
-	$(BIN)/python bench/fuzz.py
+bench: $(VENV)/.dev  ## every bench under bench/, one after the other, then one table (date, machine, figures)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo.db opsbot.db .pytest_cache

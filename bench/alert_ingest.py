@@ -243,7 +243,7 @@ def bench_db(name: str, db_url: str, batches: int, peer_rate: Callable[[], float
     record(f"{name}: {BATCH} distinct new critical alerts in one batch, time to the 202 (median)",
            f"{statistics.median(distinct):.3f} s (max {max(distinct):.3f})",
            peer=f"empty batch {statistics.median(empty) * 1000:.1f} ms",
-           ratio=statistics.median(distinct) / statistics.median(empty), bound=f"<= {BOUND_DISTINCT_S} s",
+           bound=f"<= {BOUND_DISTINCT_S} s",                       # an absolute bound: no ratio
            met=statistics.median(distinct) <= BOUND_DISTINCT_S)
 
 

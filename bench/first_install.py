@@ -14,7 +14,6 @@ It reaches PyPI (a bench, not a test). Prints; does not gate (exit 0 whatever th
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from summary import record  # bench/summary.py: this bench's rows for make bench's table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_BOUND_S = 60.0
@@ -114,14 +115,9 @@ def main() -> None:
         print(f"{row:<54} {ours:>8.1f} {peer:>6.1f} {ours / peer:>6.2f}  <= {bound:.0f} s: "
               f"{'met' if ours <= bound else 'NOT met'}")
     print(f"progress shown: {progress}")
-    summary = os.environ.get("OPSBOT_BENCH_SUMMARY")
-    if summary:
-        Path(summary).write_text(json.dumps([
-            {"bench": "first_install.py", "row": row, "figure": f"{ours:.1f} s",
-             "peer": f"pip, same locked files: {peer:.1f} s", "ratio": f"{ours / peer:.2f}x",
-             "bound": f"<= {bound:.0f} s", "met": "yes" if ours <= bound else "no"}
-            for row, ours, peer, bound in rows]))
-
+    for row, ours, peer, bound in rows:
+        record(row, f"{ours:.1f} s", peer=f"pip, same locked files: {peer:.1f} s", ratio=ours / peer,
+               bound=f"<= {bound:.0f} s", met=ours <= bound)
 
 if __name__ == "__main__":
     main()

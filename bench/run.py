@@ -69,6 +69,7 @@ BENCHES = [
     Bench("idle_rss"),
     Bench("ack_latency", quick=("3",)),
     Bench("fuzz", quick=("--inputs", "2000")),
+    Bench("first_install"),
 ]
 
 
