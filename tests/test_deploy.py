@@ -4,9 +4,6 @@ kubernetes client's own URLs)."""
 
 from __future__ import annotations
 
-import ast
-import inspect
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,58 +11,26 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
 from bot.cli import STOP_S
 from bot.config import load_config
 from bot.slack.bolt import SLACK_PATH
 from integrations import kubernetes_rbac as rbac
+from tests.kube_manifests import called_client_methods, deserialize, documents, granted, need_from_client
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 KUSTOMIZE_FILES = {"kustomization.yaml"}
 CONFIG_FILES = {"ops.yaml"}
 OVERLAY = DEPLOY / "overlays" / "example"
+HELM = DEPLOY / "helm"      # a chart's templates are not manifests: tests/test_helm.py renders them
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (kustomize) not installed")
 
 
 def manifest_files() -> list[Path]:
-    return sorted(p for p in DEPLOY.rglob("*.yaml") if p.name not in KUSTOMIZE_FILES | CONFIG_FILES)
-
-
-def documents(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-
-
-def model_name(doc: dict[str, Any]) -> str:
-    version = doc["apiVersion"].rsplit("/", 1)[-1]
-    return version[0].upper() + version[1:] + doc["kind"]
-
-
-def check_service_monitor(doc: dict[str, Any]) -> None:
-    """A CRD the client has no model for: the fields the Prometheus operator needs, by hand."""
-    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
-    assert set(doc) == {"apiVersion", "kind", "metadata", "spec"}
-    assert doc["metadata"]["name"]
-    assert isinstance(doc["spec"]["selector"]["matchLabels"], dict) and doc["spec"]["selector"]["matchLabels"]
-    for endpoint in doc["spec"]["endpoints"]:
-        assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
-        assert endpoint["port"] and endpoint["path"].startswith("/")
-
-
-def deserialize(doc: dict[str, Any]) -> object:
-    """The client's model for `doc`. Unknown keys are dropped by the client, so the model serialized back
-    must equal the document: a misspelled key (`livenessprobe`) fails here."""
-    if doc["kind"] == "ServiceMonitor":
-        check_service_monitor(doc)
-        return doc
-    name = model_name(doc)
-    assert hasattr(client, name), f"no kubernetes model {name} for {doc['apiVersion']} {doc['kind']}"
-    api = client.ApiClient()
-    model = api._ApiClient__deserialize(doc, name)  # type: ignore[attr-defined]
-    assert api.sanitize_for_serialization(model) == doc, f"{doc['kind']} {doc['metadata']['name']}: unknown keys"
-    return model
+    return sorted(p for p in DEPLOY.rglob("*.yaml")
+                  if p.name not in KUSTOMIZE_FILES | CONFIG_FILES and not p.is_relative_to(HELM))
 
 
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
@@ -170,47 +135,11 @@ def test_the_ingress_routes_only_slack_and_the_alert_receivers() -> None:
 
 # --- RBAC: the one list, the adapters, the client, the YAML -----------------------------------------------------
 
-def called_client_methods() -> set[str]:
-    """Methods called on the adapters' AppsV1Api/CoreV1Api/BatchV1Api (`self.k.apps.read_…`), by reading the
-    source of integrations/kubernetes*.py: a new call with no rule in CALLS fails the test below."""
-    found: set[str] = set()
-    for path in sorted((ROOT / "integrations").glob("kubernetes*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                    and node.value.attr in ("apps", "core", "batch")):
-                found.add(node.attr)
-    return found
-
-
 def test_calls_lists_exactly_the_methods_the_adapters_call() -> None:
     called = called_client_methods()
     assert called, "no kubernetes client calls found: has the adapter's shape changed?"
     assert called - set(rbac.CALLS) == set(), "called but not in kubernetes_rbac.CALLS (the Role would lack it)"
     assert set(rbac.CALLS) - called == set(), "in kubernetes_rbac.CALLS but never called (the Role grants too much)"
-
-
-API_CLASSES = (client.AppsV1Api, client.CoreV1Api, client.BatchV1Api)
-HTTP_VERB = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
-
-
-def need_from_client(method: str) -> rbac.Need:
-    """The rule a client method needs, from the client's own request line (`GET /apis/apps/v1/namespaces/
-    {namespace}/deployments/{name}` → apps deployments get)."""
-    api = next(cls for cls in API_CLASSES if hasattr(cls, method))
-    src = inspect.getsource(getattr(api, f"_{method}_serialize"))
-    http = re.search(r"method='([A-Z]+)'", src)
-    path = re.search(r"resource_path='([^']+)'", src)
-    assert http and path, f"cannot read the request line of {api.__name__}.{method}"
-    parts = path.group(1).strip("/").split("/")
-    group = "" if parts[0] == "api" else parts[1]
-    rest = parts[2:] if parts[0] == "api" else parts[3:]
-    cluster = rest[:2] != ["namespaces", "{namespace}"]
-    rest = rest if cluster else rest[2:]
-    named = len(rest) > 1 and rest[1] == "{name}"
-    resource = "/".join(part for part in rest if not part.startswith("{"))
-    if http.group(1) == "GET":
-        return rbac.Need(group, resource, "get" if named else "list", cluster)
-    return rbac.Need(group, resource, HTTP_VERB[http.group(1)], cluster)
 
 
 @pytest.mark.parametrize("method", sorted(rbac.CALLS))
@@ -224,15 +153,6 @@ def test_need_from_client_reads_request_lines() -> None:
     assert need_from_client("list_node") == rbac.Need("", "nodes", "list", cluster=True)
     assert need_from_client("delete_namespaced_deployment") == rbac.Need("apps", "deployments", "delete")
     assert need_from_client("list_namespaced_job") == rbac.Need("batch", "jobs", "list")
-
-
-def granted(roles: list[dict[str, Any]]) -> set[tuple[str, str, str, bool]]:
-    out = set()
-    for role in roles:
-        cluster = role["metadata"]["name"] == rbac.NODES_ROLE
-        for rule in role["rules"]:
-            out |= {(g, r, v, cluster) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
-    return out
 
 
 def test_the_committed_roles_grant_exactly_what_the_adapters_call() -> None:
