@@ -8,8 +8,10 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 # this uv, which pip puts into the venv first. `make lock` remakes uv.lock after a change to pyproject.toml.
 UV_VERSION := 0.13.9
 UV := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) UV_PYTHON=$(abspath $(BIN))/python UV_PYTHON_DOWNLOADS=never $(BIN)/uv
-# --locked: refuse a uv.lock that pyproject.toml has moved away from; --inexact: leave the other extras and uv.
-SYNC := $(UV) sync --locked --inexact --quiet
+# --locked: refuse a uv.lock that pyproject.toml has moved away from; --inexact: leave the other extras and uv;
+# --compile-bytecode: every module compiled once, at install (uv does it in parallel, in a second or two), so no
+# process compiles at import, even where PYTHONDONTWRITEBYTECODE is set (each would, and hold the memory).
+SYNC := $(UV) sync --locked --inexact --compile-bytecode --quiet
 
 .PHONY: demo test install dev lint lock bench clean
 
