@@ -52,3 +52,10 @@ def test_every_locked_file_has_a_hash():
             continue                                # opsbot itself
         files = [*pkg.get("wheels", []), *([pkg["sdist"]] if "sdist" in pkg else [])]
         assert files and all(f.get("hash", "").startswith("sha256:") for f in files), pkg["name"]
+
+
+def test_make_installs_from_the_lock_and_refuses_a_stale_one():
+    makefile = (ROOT / "Makefile").read_text()
+    sync = next(line for line in makefile.splitlines() if line.startswith("SYNC :="))
+    assert "sync --locked" in sync                  # not --frozen: a lock pyproject.toml moved away from is refused
+    assert "pip install" not in makefile.replace('pip install $(PIP_FLAGS) "uv==$(UV_VERSION)"', "")
