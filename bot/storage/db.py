@@ -124,7 +124,11 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent; Alembic is loaded only when behind)."""
+    """Bring the schema to the newest Alembic revision (idempotent; Alembic is loaded only when behind).
+
+    On PostgreSQL the migration Job and replicas starting beside it may all find the schema behind at once
+    (`kubectl apply -k` starts them together): each takes a transaction-scoped advisory lock on its schema
+    first, so one migrates and the others, once it commits, find the schema at head and change nothing."""
     if current_revision(engine) == head_revision():
         return
     from alembic import command
@@ -133,6 +137,8 @@ def upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('opsbot-migrations:' || current_schema()))"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -3,6 +3,7 @@ report slots to report_runs, stored plans become typed, and nothing is lost (the
 of the previous version keep working during a rolling upgrade)."""
 import json
 import os
+import threading
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -110,3 +111,33 @@ def test_0009_moves_locations_reports_and_plans_and_loses_nothing(empty_db):
     assert isinstance(typed["job"], BackupPlan) and typed["job"].name == "db-opsbot-1"
     assert isinstance(typed["scale"], ScalePlan) and (typed["scale"].from_replicas, typed["scale"].replicas) == (3, 5)
     assert (kept, items, notified, old) == (1, 1, True, "111.1")       # nothing cascaded away; old columns stay
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_db", ["postgres"], indirect=True)
+def test_replicas_migrating_at_once_migrate_once(empty_db):
+    """The migration Job and three replicas start together on an empty schema: all four succeed, at head."""
+    # Migrations that wait on each other (in PostgreSQL or in Python's import locks) fail in 10 s instead of
+    # holding the schema, and this test's teardown, forever
+    give_up = quote("-clock_timeout=10s -cidle_in_transaction_session_timeout=10s ")
+    url = empty_db.replace("options=", f"options={give_up}", 1)
+    engines = [create_engine(url) for _ in range(4)]
+    start, errors = threading.Barrier(len(engines)), []
+
+    def migrate(engine):
+        start.wait(timeout=10)
+        try:
+            db.upgrade(engine)
+        except Exception as exc:            # the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(e,), daemon=True) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "migrations still waiting on each other after 30 s"
+    assert errors == []
+    assert db.current_revision(engines[0]) == db.head_revision()
+    for engine in engines:
+        engine.dispose()
