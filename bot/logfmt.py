@@ -47,46 +47,47 @@ def use_secrets(values: Iterable[str]) -> None:
     _Masked.masker = Masker(values)
 
 
-class TextFormatter(logging.Formatter):
+class _MaskedFormatter(logging.Formatter):
+    def traces(self, record: logging.LogRecord) -> tuple[str | None, str | None]:
+        """The record's traceback and stack, masked (None when it has none). Not the exc_text logging.Formatter
+        caches on the record: another handler's formatter may have set it unmasked."""
+        mask = _Masked.masker
+        exception = (mask(self.formatException(record.exc_info)) if record.exc_info
+                     else mask(record.exc_text) if record.exc_text else None)
+        stack = mask(self.formatStack(record.stack_info)) if record.stack_info else None
+        return exception, stack
+
+
+class TextFormatter(_MaskedFormatter):
     """`TEXT_FORMAT`, masked; the request id after the message, the traceback on the lines below."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        mask = _Masked.masker
-        record.message = mask(record.getMessage())
+        record.message = _Masked.masker(record.getMessage())
         record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)
         rid = request_id.get()
         if rid is not None:
             line += f" [req={rid}]"
-        # Not record.exc_text as logging.Formatter caches it: another handler's formatter may have set it unmasked.
-        if record.exc_info:
-            line += "\n" + mask(self.formatException(record.exc_info))
-        elif record.exc_text:
-            line += "\n" + mask(record.exc_text)
-        if record.stack_info:
-            line += "\n" + mask(self.formatStack(record.stack_info))
-        return line
+        return "\n".join([line, *(trace for trace in self.traces(record) if trace is not None)])
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_MaskedFormatter):
     def format(self, record: logging.LogRecord) -> str:
-        mask = _Masked.masker
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": mask(record.getMessage()),
+            "level": record.levelname, "logger": record.name, "message": _Masked.masker(record.getMessage()),
         }
         rid = request_id.get()
         if rid is not None:
             line["request_id"] = rid
-        if record.exc_info:
-            line["exception"] = mask(self.formatException(record.exc_info))
-        elif record.exc_text:
-            line["exception"] = mask(record.exc_text)
-        if record.stack_info:
-            line["stack"] = mask(self.formatStack(record.stack_info))
+        exception, stack = self.traces(record)
+        if exception is not None:
+            line["exception"] = exception
+        if stack is not None:
+            line["stack"] = stack
         return json.dumps(line, ensure_ascii=False)
 
 

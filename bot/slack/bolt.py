@@ -93,17 +93,15 @@ class InContext(Executor):
 
 class AckFirstPool(Executor):
     """An executor whose tasks start once `gate` is quiet: the work after an ack yields to the acks in flight.
-    Each runs in a copy of the submitter's context."""
+    Each runs in a copy of the submitter's context (InContext)."""
 
     def __init__(self, pool: Executor, gate: AckGate) -> None:
-        self._pool, self._gate = pool, gate
+        self._pool, self._gate = InContext(pool), gate
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        context = contextvars.copy_context()
-
         def after_acks() -> T:
             self._gate.quiet()
-            return context.run(fn, *args, **kwargs)
+            return fn(*args, **kwargs)
 
         return self._pool.submit(after_acks)
 
