@@ -77,16 +77,16 @@ def dirty_channels(*, session: Session, now: datetime | None = None) -> list[str
 
 def tally(*, session: Session, channel: str) -> tuple[Counter[str], Counter[str], int]:
     """(live folded alerts by service, by severity, folded in total) for a channel's summary: counted by the
-    database, not read row by row (a channel's folded alerts only grow)."""
-    folded = (Alert.channel == channel, Alert.summarized.is_(True))
-    live = Alert.status != AlertStatus.RESOLVED.value
-    total = session.scalar(select(func.count(Alert.id)).where(*folded)) or 0
+    database in one query, not read row by row (a channel's folded alerts only grow)."""
     by_service: Counter[str] = Counter()
-    for service, n in session.execute(select(Alert.service, func.count(Alert.id)).where(*folded, live)
-                                      .group_by(Alert.service)):
-        by_service[service or "no service"] += n
     by_severity: Counter[str] = Counter()
-    for severity, n in session.execute(select(Alert.severity, func.count(Alert.id)).where(*folded, live)
-                                       .group_by(Alert.severity)):
-        by_severity[severity] += n
-    return by_service, by_severity, int(total)
+    total = 0
+    for service, severity, status, n in session.execute(
+            select(Alert.service, Alert.severity, Alert.status, func.count(Alert.id))
+            .where(Alert.channel == channel, Alert.summarized.is_(True))
+            .group_by(Alert.service, Alert.severity, Alert.status)):
+        total += n
+        if status != AlertStatus.RESOLVED.value:
+            by_service[service or "no service"] += n
+            by_severity[severity] += n
+    return by_service, by_severity, total
