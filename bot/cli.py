@@ -116,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _setup_logging(cmd: str | None = None) -> None:
     """Logs go to stderr at OPSBOT_LOG_LEVEL: INFO by default, WARNING for the console, whose terminal is the
-    conversation (an operator's INFO line between two answers reads as part of them)."""
+    conversation (an operator's INFO line between two answers reads as part of them). There, urllib3's retry
+    warnings (the kubernetes client's) are left out too unless the level is asked for: the answer that follows
+    says what failed, in one line."""
     from bot.logfmt import formatter
 
     level = os.environ.get("OPSBOT_LOG_LEVEL", "WARNING" if cmd == "console" else "INFO").upper()
@@ -125,6 +127,8 @@ def _setup_logging(cmd: str | None = None) -> None:
     logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("slack_sdk", "slack_bolt", "httpx", "httpcore", "alembic", "waitress"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    if cmd == "console" and "OPSBOT_LOG_LEVEL" not in os.environ:
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,27 @@ def test_console_reads_stdin_and_presses_buttons_by_number(tmp_path):
     assert "#1 P2 checkout errors — acknowledged" in result.stdout
 
 
+DEAD_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "http://127.0.0.1:1"}}]
+users: [{name: dead, user: {token: x}}]
+contexts: [{name: dead, context: {cluster: dead, user: dead}}]
+current-context: dead
+"""
+
+
+def test_console_on_a_dead_cluster_answers_in_one_line_without_library_chatter(tmp_path):
+    (tmp_path / "kubeconfig").write_text(DEAD_KUBECONFIG)
+    config = tmp_path / "ops.yaml"
+    config.write_text(f"integrations:\n  kubernetes: {{kubeconfig: {tmp_path / 'kubeconfig'}, context: dead}}\n"
+                      "services:\n  - name: backend\n    kubernetes: {deployment: backend, namespace: shop}\n")
+    result = run_opsbot("console", "--config", str(config), env={"DATABASE_URL": f"sqlite:///{tmp_path}/c.db"},
+                        stdin="/ops rollback backend\n")
+    assert result.returncode == 0, result.stderr
+    assert "deployment/backend in shop: cluster did not answer (connection refused)." in result.stdout
+    assert "urllib3" not in result.stderr and "Traceback" not in result.stderr    # the answer says it all
+
+
 def test_demo_prints_a_real_status_report(tmp_path):
     result = subprocess.run([sys.executable, "examples/demo.py"], input="/ops status\n", capture_output=True,
                             text=True, cwd=ROOT, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
